@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# make bench: one run on one WAL, three rates side by side.
+#   1. pg_recvlogical (pgoutput -> /dev/null): the decoding limit of the walsender;
+#   2. cdc-handler end to end, counted to the last PubAck (it exits after the
+#      final commit with --stop-at-lsn, having flushed every ack);
+#   3. raw async JetStream publishing (bench/jspub) of as many messages of the
+#      same average size as cdc-handler's events: the broker limit.
+# Prints rows/s, the ratios, cdc-handler's CPU seconds per 1M rows and peak RSS.
+# A benchmark, not a test: it asserts nothing about speed.
+set -euo pipefail
+BUILD=${1:-build}
+ROWS=${BENCH_ROWS:-1000000}
+PER_TXN=${BENCH_PER_TXN:-1000}
+here=$(cd "$(dirname "$0")" && pwd)
+BIN=$(readlink -f "$BUILD/cdc-handler")
+JSPUB=$(readlink -f "$BUILD/bench/jspub")
+# shellcheck source=scripts/pgctl.sh
+source "$here/../scripts/pgctl.sh"
+PGBIN=${CDC_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+
+tmp=$(mktemp -d /tmp/cdc-bench.XXXXXX)
+chmod 755 "$tmp"
+cleanup() {
+  [ -n "${pg_pid:-}" ] && cdc_stop_pg "$tmp/pg" "$pg_pid"
+  [ -n "${nats_pid:-}" ] && cdc_stop_pid "$nats_pid"
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+pg_port=$(cdc_free_port)
+nats_port=$(cdc_free_port "$pg_port")
+pg_pid=$(cdc_start_pg "$tmp/pg" "$pg_port")
+nats_pid=$(cdc_start_nats "$tmp/nats" "$nats_port")
+nats_url=nats://127.0.0.1:$nats_port
+psql_b() { psql -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+
+psql_b -d postgres -c "CREATE DATABASE bench"
+psql_b -d bench <<'SQL'
+CREATE TABLE rows (id bigint PRIMARY KEY, name text, email text, amount numeric(12,2), qty int,
+                   active bool, created_at timestamptz, note text);
+CREATE PUBLICATION bench FOR TABLE rows;
+SELECT 'x' FROM pg_create_logical_replication_slot('recv', 'pgoutput');
+SELECT 'x' FROM pg_create_logical_replication_slot('cdc', 'pgoutput');
+SQL
+
+echo "bench: loading $ROWS rows in transactions of $PER_TXN ..."
+psql_b -d bench -c "DO \$\$ BEGIN FOR t IN 0..$((ROWS / PER_TXN - 1)) LOOP
+  INSERT INTO rows SELECT g, 'name ' || g, 'user' || g || '@example.com', (g % 100000) / 100.0, g % 17,
+         g % 2 = 0, '2024-01-02 03:04:05+00'::timestamptz + g * interval '1 second',
+         md5(g::text) || md5((g + 1)::text)
+    FROM generate_series(t * $PER_TXN + 1, (t + 1) * $PER_TXN) g;
+  COMMIT; END LOOP; END \$\$"
+end_lsn=$(psql_b -d bench -c "SELECT pg_current_wal_lsn()")
+wal_bytes=$(psql_b -d bench -c "SELECT pg_wal_lsn_diff('$end_lsn', confirmed_flush_lsn) FROM pg_replication_slots WHERE slot_name = 'cdc'")
+echo "bench: WAL to decode: $((wal_bytes / 1048576)) MiB, up to $end_lsn"
+
+now() { date +%s.%N; }
+
+# 1. the decoding limit
+t0=$(now)
+"$PGBIN/pg_recvlogical" -h 127.0.0.1 -p "$pg_port" -U postgres -d bench --slot recv --start \
+  -o proto_version=1 -o publication_names=bench --endpos="$end_lsn" --no-loop -f /dev/null
+t1=$(now)
+recv_s=$(echo "$t1 - $t0" | bc -l)
+
+# 2. cdc-handler end to end, to the last PubAck
+export AWS_RDS_ENDPOINT=127.0.0.1 AWS_RDS_PORT=$pg_port AWS_RDS_USERNAME=postgres AWS_RDS_DATABASE=bench
+t0=$(now)
+/usr/bin/time -f "%e %U %S %M" -o "$tmp/time" "$BIN" -X rds.ssl_mode=disable -X nats.urls="$nats_url" \
+  -X cdc.slot_name=cdc -X cdc.publication=bench -X nats.stream=BENCH -X nats.subject_prefix=bench \
+  -X cdc.checkpoint_storage="file://$tmp/ckpt.json" -X cdc.checkpoint_interval=1s \
+  -X cdc.batch_size="${BENCH_BATCH:-4000}" -X monitoring.logging.level=warn --stop-at-lsn "$end_lsn" 2> "$tmp/cdc.log" || {
+  cat "$tmp/cdc.log"; exit 1; }
+t1=$(now)
+cdc_s=$(echo "$t1 - $t0" | bc -l)
+read -r _ cdc_user cdc_sys cdc_rss_kb < "$tmp/time"
+read -r cdc_msgs cdc_bytes < <("$JSPUB" --info "$nats_url" BENCH)
+avg=$((cdc_bytes / cdc_msgs))
+
+# 3. the broker limit, same count and size (stored size includes subject and headers: subtract ~100 B)
+size=$((avg > 200 ? avg - 100 : avg))
+read -r pub_n pub_s _ pub_failed < <("$JSPUB" "$nats_url" RAW raw.bench "$cdc_msgs" "$size" "${BENCH_BATCH:-4000}")
+
+rate() { echo "$1 / $2" | bc -l | xargs printf '%.0f'; }
+recv_rate=$(rate "$ROWS" "$recv_s")
+cdc_rate=$(rate "$cdc_msgs" "$cdc_s")
+pub_rate=$(rate "$pub_n" "$pub_s")
+cpu_per_m=$(echo "($cdc_user + $cdc_sys) * 1000000 / $cdc_msgs" | bc -l | xargs printf '%.2f')
+us_per_row=$(echo "($cdc_user + $cdc_sys) * 1000000 / $cdc_msgs" | bc -l | xargs printf '%.2f')
+
+echo
+echo "== cdc-handler benchmark: $ROWS rows ($PER_TXN per transaction), $(nproc) cores, $(date -u +%Y-%m-%d) =="
+printf '%-44s %12s %10s\n' "what" "rows/s" "seconds"
+printf '%-44s %12s %10.2f\n' "pg_recvlogical pgoutput -> /dev/null (limit)" "$recv_rate" "$recv_s"
+printf '%-44s %12s %10.2f\n' "jspub raw async publish, Msg-Id (limit)" "$pub_rate" "$pub_s"
+printf '%-44s %12s %10.2f\n' "cdc-handler end to end, to last PubAck" "$cdc_rate" "$cdc_s"
+echo
+printf 'events published and stored:     %s (avg %s B stored per message)\n' "$cdc_msgs" "$avg"
+printf 'ratio to decoding limit:          %.2f\n' "$(echo "$cdc_rate / $recv_rate" | bc -l)"
+printf 'ratio to broker limit:            %.2f\n' "$(echo "$cdc_rate / $pub_rate" | bc -l)"
+printf 'cdc-handler CPU:                  %s s user + %s s sys = %s CPU-s per 1M rows (%s us/row)\n' \
+  "$cdc_user" "$cdc_sys" "$cpu_per_m" "$us_per_row"
+printf 'cdc-handler peak RSS:             %s MiB\n' "$((cdc_rss_kb / 1024))"
+[ "$pub_failed" = 0 ] || echo "warning: $pub_failed raw publishes failed"

@@ -1,0 +1,201 @@
+/*
+ * config.h - the daemon's configuration: the design document's config.yaml,
+ * its environment variables, and our additions.
+ *
+ * Loading order (highest precedence first): command-line overrides (-X
+ * key.path=value), environment variables, the YAML file (with ${VAR} and
+ * ${VAR:-default} interpolation), defaults from cfg_init(). After loading,
+ * cfg_check() validates everything in one pass.
+ *
+ * Knows YAML, the environment and defaults; knows nothing of run time.
+ */
+#ifndef CDC_CONFIG_CONFIG_H
+#define CDC_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+
+enum cfg_engine { CFG_ENGINE_POSTGRES = 0, CFG_ENGINE_MYSQL, CFG_ENGINE_MARIADB };
+enum cfg_ssl_mode { CFG_SSL_DISABLE = 0, CFG_SSL_REQUIRE, CFG_SSL_VERIFY_CA, CFG_SSL_VERIFY_FULL };
+enum cfg_storage { CFG_STORAGE_FILE = 0, CFG_STORAGE_MEMORY };
+enum cfg_log_format { CFG_LOG_JSON = 0, CFG_LOG_TEXT };
+
+/* A list of strings (nats.urls, cdc.table_filters, cdc.sensitive_fields). */
+struct cfg_strlist {
+    char **items;
+    int n;
+    int *lines; /* per item: its 1-based line in the file, 0 if not from the file; may be NULL */
+};
+
+/* Where a key's value came from, so cfg_check() can point at the culprit. */
+enum cfg_src { CFG_SRC_DEFAULT = 0, CFG_SRC_FILE, CFG_SRC_ENV, CFG_SRC_OVERRIDE };
+
+struct cfg_origin {
+    enum cfg_src src;   /* who set the value last */
+    int line;           /* 1-based line of the key in cfg->path (CFG_SRC_FILE), else 0 */
+    char unset_var[64]; /* the first ${VAR} (no default) in the file value that was unset or
+                           empty, "" if none: explains why a value ended up empty */
+    bool var_was_empty; /* unset_var was set, but to "" */
+};
+
+/* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
+#define CFG_NKEYS 37
+
+struct cdc_config {
+    char *path; /* the file loaded, NULL if none */
+
+    struct {
+        int port;                /* server.port, default 8080 */
+        int64_t grace_period_ms; /* server.grace_period, default 30s */
+    } server;
+
+    struct {
+        enum cfg_engine engine;     /* rds.engine / AWS_RDS_ENGINE, default postgres */
+        char *endpoint;             /* rds.endpoint / AWS_RDS_ENDPOINT */
+        int port;                   /* rds.port / AWS_RDS_PORT, default 5432 (pg) or 3306 (mysql) */
+        char *username;             /* rds.username / AWS_RDS_USERNAME */
+        char *password;             /* rds.password / AWS_RDS_PASSWORD (secret) */
+        char *database;             /* rds.database / AWS_RDS_DATABASE */
+        char *region;               /* rds.region / AWS_RDS_REGION */
+        enum cfg_ssl_mode ssl_mode; /* rds.ssl_mode, default require */
+        int max_connections;        /* rds.max_connections, default 10 */
+    } rds;
+
+    struct {
+        struct cfg_strlist
+            urls;       /* nats.urls / NATS_URL (comma-separated), default nats://127.0.0.1:4222 */
+        char *username; /* nats.username / NATS_USERNAME */
+        char *password; /* nats.password / NATS_PASSWORD (secret) */
+        char *cluster_id;           /* nats.cluster_id / NATS_CLUSTER_ID: the connection name */
+        int64_t request_timeout_ms; /* nats.request_timeout, default 10s */
+        char *stream;               /* nats.stream, default "CDC" */
+        char *subject_prefix;       /* nats.subject_prefix, default "cdc" */
+        enum cfg_storage stream_storage; /* nats.stream_storage, default file */
+        int stream_replicas;             /* nats.stream_replicas, default 1 */
+        int64_t duplicate_window_ms;     /* nats.duplicate_window, default 2m */
+    } nats;
+
+    struct {
+        char *checkpoint_storage; /* cdc.checkpoint_storage / CHECKPOINT_STORAGE, default
+                                     file://cdc-handler-checkpoint.json (relative to the
+                                     working directory) */
+        int64_t
+            checkpoint_interval_ms; /* cdc.checkpoint_interval / CHECKPOINT_INTERVAL, default 10s */
+        int max_retry_attempts;     /* cdc.max_retry_attempts / MAX_RETRY_ATTEMPTS, default 3 */
+        int batch_size;             /* cdc.batch_size / BATCH_SIZE, default 1000 */
+        int64_t batch_timeout_ms;   /* cdc.batch_timeout / BATCH_TIMEOUT, default 5s */
+        struct cfg_strlist table_filters;    /* cdc.table_filters */
+        struct cfg_strlist sensitive_fields; /* cdc.sensitive_fields */
+        bool schema_evolution_enabled;       /* cdc.schema_evolution.enabled, default true */
+        bool schema_evolution_strict;        /* cdc.schema_evolution.strict_mode, default false */
+        char *slot_name;                     /* cdc.slot_name, default "cdc_handler" */
+        char *publication;                   /* cdc.publication, default "cdc_handler" */
+        char *source_name;                   /* cdc.source_name, default rds.database */
+    } cdc;
+
+    struct {
+        bool prometheus_enabled; /* monitoring.prometheus.enabled, default true */
+        int prometheus_port;     /* monitoring.prometheus.port / PROMETHEUS_PORT, default 8080 */
+        char *log_level;         /* monitoring.logging.level / LOG_LEVEL, default "info" */
+        enum cfg_log_format log_format; /* monitoring.logging.format, default json */
+    } monitoring;
+
+    struct cfg_origin origin[CFG_NKEYS]; /* per key, indexed as cfg_keys[] */
+};
+
+/*
+ * The key table: one entry per configuration key, in the order cfg_dump()
+ * prints them. Used by the config module itself and by tests.
+ */
+enum cfg_type {
+    CFG_T_STR,  /* char *, NULL when unset or empty */
+    CFG_T_INT,  /* int, range [min, max] */
+    CFG_T_DUR,  /* int64_t milliseconds, range [min, max] */
+    CFG_T_BOOL, /* bool */
+    CFG_T_ENUM, /* an enum (int-sized), value = index in names[] */
+    CFG_T_WORD, /* char *, one of names[] (monitoring.logging.level) */
+    CFG_T_LIST  /* struct cfg_strlist */
+};
+
+struct cfg_key {
+    const char *path;         /* "rds.endpoint" */
+    enum cfg_type type;       /* how the value is parsed and stored */
+    size_t off;               /* offsetof(struct cdc_config, field) */
+    const char *env;          /* the environment variable that overrides it, or NULL */
+    int64_t min, max;         /* CFG_T_INT / CFG_T_DUR bounds, inclusive */
+    const char *const *names; /* CFG_T_ENUM / CFG_T_WORD accepted values, NULL-terminated */
+    bool secret;              /* never echoed: masked in dumps and problem messages */
+};
+
+extern const struct cfg_key cfg_keys[CFG_NKEYS];
+
+/* The index of `path` in cfg_keys[], or -1 if there is no such key. */
+int cfg_key_find(const char *path);
+
+/*
+ * Parse a duration: "500ms", "10s", "2m", "1h", combinations such as "1m30s",
+ * decimals such as "1.5s"; a bare integer means seconds. Returns false if s is
+ * not a duration (or overflows). Pure; any thread.
+ */
+bool cfg_parse_duration_ms(const char *s, int64_t *out);
+
+/*
+ * Return a malloc'd copy of s where every credential embedded in a URL
+ * ("scheme://user:pass@host" -> "scheme://user:<8 stars>@host",
+ * "scheme://token@host" -> "scheme://<8 stars>@host") is masked. The caller
+ * frees it. NULL if out of memory; s NULL gives "".
+ */
+char *cfg_redact_urls(const char *s);
+
+/* Fill cfg with defaults. Never fails. */
+void cfg_init(struct cdc_config *cfg);
+
+/* Free every string and list in cfg. cfg_init() makes it usable again. */
+void cfg_free(struct cdc_config *cfg);
+
+/*
+ * Load `path` (may be NULL: defaults and environment only), then apply the
+ * environment variables, then the overrides ("key.path=value", n of them).
+ * Every problem found is written to `errout` as one line
+ * "file:line: key.path: problem" (or "<env>: VAR: problem", "<override>: key: problem"),
+ * and the function returns CDC_ERR_CONFIG if there was at least one.
+ * `env` is looked up with getenv-like semantics through `getenv_fn` (NULL: getenv),
+ * so tests can inject an environment.
+ *
+ * cfg must come fresh from cfg_init(). Loading does not stop at the first problem:
+ * every key is tried, and each problem is reported once. Environment variables
+ * that are set but empty do not override. A list key accepts a YAML list or a
+ * comma-separated scalar; a list item that contains ${...} is split at commas
+ * after interpolation and its empty pieces are dropped (so `- ${NATS_URL}` takes
+ * several URLs). `$${` writes a literal `${`. Values of -X overrides are not
+ * interpolated. After loading, rds.port defaults by engine and cdc.source_name
+ * to rds.database. Returns CDC_OK, CDC_ERR_CONFIG (problems were written) or
+ * CDC_ERR_NOMEM. Main thread, before anything else runs.
+ */
+cdc_rc cfg_load(struct cdc_config *cfg, const char *path, const char *const *overrides, int n,
+                const char *(*getenv_fn)(const char *), FILE *errout, struct cdc_err *err);
+
+/*
+ * Validate in one pass, with the same reporting as cfg_load() (the place is
+ * taken from cfg->origin: file line, <env>, <override> or <default>):
+ * rds.endpoint, rds.database, rds.username and cdc.checkpoint_storage are
+ * required; every integer and duration is in range; nats.urls is not empty and
+ * each is nats://..., tls://... or HOST:PORT; cdc.slot_name is [a-z0-9_]{1,63};
+ * nats.subject_prefix is dot-separated subject tokens and nats.stream and
+ * cdc.source_name single tokens (no spaces, dots or wildcards). Secrets are
+ * never echoed and URL credentials are masked. Returns CDC_OK or
+ * CDC_ERR_CONFIG.
+ */
+cdc_rc cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err);
+
+/*
+ * Print the effective configuration as YAML, every key, secrets and URL
+ * credentials masked as "********" (an empty secret prints as ""). The output
+ * loads back with cfg_load().
+ */
+void cfg_dump(const struct cdc_config *cfg, FILE *out);
+
+#endif

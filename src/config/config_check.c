@@ -1,0 +1,363 @@
+/*
+ * config_check.c - validation of a loaded configuration, in one pass: required
+ * keys, ranges and enums (again, for configurations built in code), and the
+ * rules that need more than one value or a shape (NATS URLs, slot, stream and
+ * subject names).
+ *
+ * A problem points at where the value came from, as recorded in cfg->origin:
+ * "FILE:LINE: key: problem", "<env>: VAR: problem", "<override>: key: problem"
+ * or "<default>: key: problem". Secrets are never echoed, and URLs in messages
+ * have their credentials masked. Nothing is modified.
+ */
+#include "config/config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cfg_checker {
+    const struct cdc_config *cfg;
+    FILE *out;    /* may be NULL */
+    int problems; /* how many were reported */
+};
+
+static void chk_problem(struct cfg_checker *ck, int ki, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Report about key ki; line (if > 0) is more precise than the key's own line. */
+static void
+chk_problem(struct cfg_checker *ck, int ki, int line, const char *fmt, ...)
+{
+    const struct cfg_origin *o = &ck->cfg->origin[ki];
+    const struct cfg_key *k = &cfg_keys[ki];
+    va_list ap;
+
+    ck->problems++;
+    if (ck->out == NULL)
+        return;
+    switch (o->src) {
+    case CFG_SRC_FILE:
+        fprintf(ck->out, "%s:%d: %s: ", ck->cfg->path ? ck->cfg->path : "<file>",
+                line > 0 ? line : o->line, k->path);
+        break;
+    case CFG_SRC_ENV:
+        fprintf(ck->out, "<env>: %s: ", k->env);
+        break;
+    case CFG_SRC_OVERRIDE:
+        fprintf(ck->out, "<override>: %s: ", k->path);
+        break;
+    case CFG_SRC_DEFAULT:
+        fprintf(ck->out, "<default>: %s: ", k->path);
+        break;
+    }
+    va_start(ap, fmt);
+    vfprintf(ck->out, fmt, ap);
+    va_end(ap);
+    fputc('\n', ck->out);
+}
+
+/* Quote v for a message: URL credentials masked, at most 60 bytes, no control characters. */
+static const char *
+chk_quote(const char *v, char *buf, size_t size)
+{
+    char *r = cfg_redact_urls(v);
+    const char *s = r ? r : "";
+    size_t i = 0, j = 0;
+
+    buf[j++] = '"';
+    for (; s[i] && j + 5 < size && i < 60; i++)
+        buf[j++] = iscntrl((unsigned char) s[i]) ? '?' : s[i];
+    if (s[i]) {
+        memcpy(buf + j, "...", 3);
+        j += 3;
+    }
+    buf[j++] = '"';
+    buf[j] = '\0';
+    free(r);
+    return buf;
+}
+
+static int
+chk_key(const char *path)
+{
+    int ki = cfg_key_find(path);
+
+    /* a typo here is a programming error caught by the unit tests */
+    return ki < 0 ? 0 : ki;
+}
+
+static const char *
+chk_str(const struct cdc_config *cfg, int ki)
+{
+    return *(char *const *) ((const char *) cfg + cfg_keys[ki].off);
+}
+
+static void
+chk_report_empty(struct cfg_checker *ck, int ki)
+{
+    const struct cfg_origin *o = &ck->cfg->origin[ki];
+    const struct cfg_key *k = &cfg_keys[ki];
+
+    if (o->unset_var[0])
+        chk_problem(ck, ki, 0, "is empty (${%s} is %s)", o->unset_var,
+                    o->var_was_empty ? "set but empty" : "not set");
+    else if (o->src == CFG_SRC_DEFAULT && k->env)
+        chk_problem(ck, ki, 0, "is required (set it in the file, with %s or with -X %s=...)",
+                    k->env, k->path);
+    else if (o->src == CFG_SRC_DEFAULT)
+        chk_problem(ck, ki, 0, "is required (set it in the file or with -X %s=...)", k->path);
+    else
+        chk_problem(ck, ki, 0, "is empty");
+}
+
+/* A required string key; returns its value if present, else NULL (after reporting). */
+static const char *
+chk_required(struct cfg_checker *ck, const char *path)
+{
+    int ki = chk_key(path);
+    const char *v = chk_str(ck->cfg, ki);
+
+    if (v == NULL || *v == '\0') {
+        chk_report_empty(ck, ki);
+        return NULL;
+    }
+    return v;
+}
+
+static void
+chk_int_range(struct cfg_checker *ck, int ki, int64_t v)
+{
+    const struct cfg_key *k = &cfg_keys[ki];
+
+    if (v >= k->min && v <= k->max)
+        return;
+    if (k->type == CFG_T_DUR)
+        chk_problem(ck, ki, 0, "must be %s, got %lldms",
+                    k->min > 0 ? "a positive duration" : "a duration >= 0", (long long) v);
+    else if (k->max >= INT32_MAX)
+        chk_problem(ck, ki, 0, "must be an integer >= %lld, got %lld", (long long) k->min,
+                    (long long) v);
+    else
+        chk_problem(ck, ki, 0, "must be an integer between %lld and %lld, got %lld",
+                    (long long) k->min, (long long) k->max, (long long) v);
+}
+
+static void
+chk_enum(struct cfg_checker *ck, int ki, int v)
+{
+    int n = 0;
+
+    while (cfg_keys[ki].names[n])
+        n++;
+    if (v < 0 || v >= n)
+        chk_problem(ck, ki, 0, "invalid value %d", v);
+}
+
+static void
+chk_word(struct cfg_checker *ck, int ki)
+{
+    const char *v = chk_str(ck->cfg, ki);
+    char q[80];
+
+    if (v == NULL || *v == '\0') {
+        chk_report_empty(ck, ki);
+        return;
+    }
+    for (int i = 0; cfg_keys[ki].names[i]; i++)
+        if (strcmp(v, cfg_keys[ki].names[i]) == 0)
+            return;
+    chk_problem(ck, ki, 0, "invalid value %s", chk_quote(v, q, sizeof(q)));
+}
+
+/* Ranges and enums, for configurations that were not (only) loaded by cfg_load(). */
+static void
+chk_types(struct cfg_checker *ck)
+{
+    for (int i = 0; i < CFG_NKEYS; i++) {
+        const void *f = (const char *) ck->cfg + cfg_keys[i].off;
+
+        switch (cfg_keys[i].type) {
+        case CFG_T_INT:
+            chk_int_range(ck, i, *(const int *) f);
+            break;
+        case CFG_T_DUR:
+            chk_int_range(ck, i, *(const int64_t *) f);
+            break;
+        case CFG_T_ENUM:
+            chk_enum(ck, i, *(const int *) f);
+            break;
+        case CFG_T_WORD:
+            chk_word(ck, i);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static bool
+chk_is_port(const char *s)
+{
+    long v = 0;
+
+    if (*s == '\0' || strlen(s) > 5 || strspn(s, "0123456789") != strlen(s))
+        return false;
+    v = strtol(s, NULL, 10);
+    return v >= 1 && v <= 65535;
+}
+
+/* nats://..., tls://... or HOST:PORT. */
+static bool
+chk_is_nats_url(const char *u)
+{
+    const char *colon;
+
+    if (strpbrk(u, " \t\r\n") != NULL)
+        return false;
+    if (strncmp(u, "nats://", 7) == 0)
+        return u[7] != '\0';
+    if (strncmp(u, "tls://", 6) == 0)
+        return u[6] != '\0';
+    if (strstr(u, "://") != NULL || strchr(u, '/') != NULL)
+        return false;
+    colon = strrchr(u, ':');
+    return colon != NULL && colon != u && chk_is_port(colon + 1);
+}
+
+static void
+chk_nats_urls(struct cfg_checker *ck)
+{
+    int ki = chk_key("nats.urls");
+    const struct cfg_strlist *l = &ck->cfg->nats.urls;
+    char q[80];
+
+    if (l->n == 0) {
+        chk_report_empty(ck, ki);
+        return;
+    }
+    for (int i = 0; i < l->n; i++)
+        if (!chk_is_nats_url(l->items[i]))
+            chk_problem(ck, ki, l->lines ? l->lines[i] : 0,
+                        "%s is not a NATS server URL (expected nats://HOST:PORT, "
+                        "tls://HOST:PORT or HOST:PORT)",
+                        chk_quote(l->items[i], q, sizeof(q)));
+}
+
+static void
+chk_list_items(struct cfg_checker *ck, const char *path, const struct cfg_strlist *l)
+{
+    int ki = chk_key(path);
+
+    for (int i = 0; i < l->n; i++)
+        if (l->items[i] == NULL || l->items[i][0] == '\0')
+            chk_problem(ck, ki, l->lines ? l->lines[i] : 0, "item %d is empty", i + 1);
+}
+
+static void
+chk_slot_name(struct cfg_checker *ck)
+{
+    const char *v = chk_required(ck, "cdc.slot_name");
+    char q[80];
+
+    if (v == NULL)
+        return;
+    if (strlen(v) > 63 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(v))
+        chk_problem(ck, chk_key("cdc.slot_name"), 0,
+                    "must be 1 to 63 characters among a-z, 0-9 and _, got %s",
+                    chk_quote(v, q, sizeof(q)));
+}
+
+/* A NATS subject token: not empty, no whitespace, no wildcards, no dots. */
+static bool
+chk_is_token(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (isspace((unsigned char) s[i]) || iscntrl((unsigned char) s[i]) || s[i] == '*' ||
+            s[i] == '>' || s[i] == '.')
+            return false;
+    return true;
+}
+
+static void
+chk_subject_prefix(struct cfg_checker *ck)
+{
+    const char *v = chk_required(ck, "nats.subject_prefix"), *p;
+    char q[80];
+
+    if (v == NULL)
+        return;
+    for (p = v;; p = strchr(p, '.') + 1) {
+        const char *dot = strchr(p, '.');
+
+        if (!chk_is_token(p, dot ? (size_t) (dot - p) : strlen(p))) {
+            chk_problem(ck, chk_key("nats.subject_prefix"), 0,
+                        "must be NATS subject tokens separated by dots, without spaces or "
+                        "wildcards, got %s",
+                        chk_quote(v, q, sizeof(q)));
+            return;
+        }
+        if (dot == NULL)
+            return;
+    }
+}
+
+static void
+chk_stream(struct cfg_checker *ck)
+{
+    const char *v = chk_required(ck, "nats.stream");
+    char q[80];
+
+    if (v != NULL && (!chk_is_token(v, strlen(v)) || strpbrk(v, "/\\") != NULL))
+        chk_problem(ck, chk_key("nats.stream"), 0,
+                    "must be a stream name without spaces, dots, wildcards or slashes, got %s",
+                    chk_quote(v, q, sizeof(q)));
+}
+
+static void
+chk_source_name(struct cfg_checker *ck)
+{
+    int ki = chk_key("cdc.source_name");
+    const char *v = ck->cfg->cdc.source_name;
+    char q[80];
+
+    if (v == NULL || *v == '\0') {
+        /* it defaults to rds.database: report only if that is not already reported */
+        if (ck->cfg->origin[ki].src != CFG_SRC_DEFAULT)
+            chk_report_empty(ck, ki);
+        return;
+    }
+    if (!chk_is_token(v, strlen(v)))
+        chk_problem(ck, ki, 0,
+                    "must be one NATS subject token (no dots, spaces or wildcards), got %s%s",
+                    chk_quote(v, q, sizeof(q)),
+                    ck->cfg->origin[ki].src == CFG_SRC_DEFAULT
+                        ? " (it defaults to rds.database: set cdc.source_name)"
+                        : "");
+}
+
+cdc_rc
+cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
+{
+    struct cfg_checker ck = {cfg, errout, 0};
+
+    (void) chk_required(&ck, "rds.endpoint");
+    (void) chk_required(&ck, "rds.database");
+    (void) chk_required(&ck, "rds.username");
+    (void) chk_required(&ck, "cdc.checkpoint_storage");
+    (void) chk_required(&ck, "cdc.publication");
+    chk_types(&ck);
+    chk_nats_urls(&ck);
+    chk_stream(&ck);
+    chk_subject_prefix(&ck);
+    chk_slot_name(&ck);
+    chk_source_name(&ck);
+    chk_list_items(&ck, "cdc.table_filters", &cfg->cdc.table_filters);
+    chk_list_items(&ck, "cdc.sensitive_fields", &cfg->cdc.sensitive_fields);
+    if (ck.problems > 0)
+        return cdc_err_set(err, CDC_ERR_CONFIG, "%d problem%s in the configuration", ck.problems,
+                           ck.problems == 1 ? "" : "s");
+    return CDC_OK;
+}

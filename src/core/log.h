@@ -1,0 +1,45 @@
+/*
+ * log.h - one line per record on stderr, JSON (default) or logfmt text.
+ *
+ * The macros test the level before evaluating their arguments (Redis
+ * serverLog). Records carry the module name and, once set, the source context
+ * (source name, slot) and the latest source position. Callers must never pass
+ * secrets: config values marked secret are not to be formatted into messages.
+ *
+ * Thread-safe: a record is written with a single write(2).
+ */
+#ifndef CDC_CORE_LOG_H
+#define CDC_CORE_LOG_H
+
+#include <stdbool.h>
+
+enum cdc_log_level { CDC_LOG_ERROR = 0, CDC_LOG_WARN, CDC_LOG_INFO, CDC_LOG_DEBUG };
+enum cdc_log_format { CDC_LOG_JSON = 0, CDC_LOG_TEXT };
+
+extern enum cdc_log_level cdc_log_level_cur;
+
+void cdc_log_setup(enum cdc_log_level level, enum cdc_log_format format);
+/* Context added to every record; strings are copied. NULL clears a field. */
+void cdc_log_set_context(const char *source, const char *slot);
+/* The latest source position, as text ("16/B374D848"); copied. */
+void cdc_log_set_position(const char *pos);
+
+/* Parse "error", "warn"/"warning", "info", "debug". Returns false otherwise. */
+bool cdc_log_level_parse(const char *s, enum cdc_log_level *out);
+const char *cdc_log_level_name(enum cdc_log_level l);
+
+void cdc_log_write(enum cdc_log_level level, const char *mod, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define cdc_log_at(lvl, mod, ...)                                                                  \
+    do {                                                                                           \
+        if ((lvl) <= cdc_log_level_cur)                                                            \
+            cdc_log_write((lvl), (mod), __VA_ARGS__);                                              \
+    } while (0)
+
+#define log_error(mod, ...) cdc_log_at(CDC_LOG_ERROR, mod, __VA_ARGS__)
+#define log_warn(mod, ...)  cdc_log_at(CDC_LOG_WARN, mod, __VA_ARGS__)
+#define log_info(mod, ...)  cdc_log_at(CDC_LOG_INFO, mod, __VA_ARGS__)
+#define log_debug(mod, ...) cdc_log_at(CDC_LOG_DEBUG, mod, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,315 @@
+/*
+ * main.c - cdc-handler: argument parsing, configuration, signals, and the
+ * supervisor that decides what to do with a failure. The only place that
+ * exits.
+ *
+ *   cdc-handler [--config FILE] [-X key.path=value]... [options]
+ *   cdc-handler tail [--config FILE] [-X ...] [--from-start]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/log.h"
+#include "core/backoff.h"
+#include "pipeline/pipeline.h"
+#include "sink/nats/jssink.h"
+
+#define MOD "main"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_CONFIG = 2 };
+
+static volatile sig_atomic_t stop_flag;
+
+static void
+on_signal(int sig)
+{
+    (void) sig;
+    stop_flag = 1;
+}
+
+static void
+install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void
+usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: cdc-handler [options]\n"
+        "       cdc-handler tail [options] [--from-start]\n"
+        "\n"
+        "Streams committed row changes from PostgreSQL to NATS JetStream.\n"
+        "\n"
+        "  -c, --config FILE          configuration file (YAML); see configs/config.yaml\n"
+        "  -X key.path=value          override one configuration key (repeatable)\n"
+        "      --dump-config          print the effective configuration (secrets masked), exit\n"
+        "      --check-config         validate the configuration, exit 0 or 2\n"
+        "      --accept-slot-position start from a slot that is ahead of the checkpoint\n"
+        "      --max-events N         stop after N events are acknowledged\n"
+        "      --exit-when-idle MS    stop after MS ms without changes, once all are acked\n"
+        "      --stop-at-lsn LSN      stop after the transaction that ends at or past LSN\n"
+        "      --from-start           (tail) print the stream from its first message\n"
+        "  -V, --version              print the version, exit\n"
+        "  -h, --help                 this text\n"
+        "\n"
+        "Exit status: 0 clean stop, 1 failure, 2 bad configuration or usage.\n");
+}
+
+struct args {
+    const char *config;
+    const char **overrides;
+    int n_overrides;
+    bool dump_config;
+    bool check_config;
+    bool tail;
+    bool from_start;
+    struct pipeline_opts popts;
+};
+
+static bool
+parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return errno == 0 && end != s && *end == '\0' && *out >= 0;
+}
+
+/* Returns -1 to continue, or an exit code. */
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+    enum { O_DUMP = 256, O_CHECK, O_ACCEPT, O_MAX, O_IDLE, O_STOPLSN, O_FROMSTART };
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"dump-config", no_argument, NULL, O_DUMP},
+        {"check-config", no_argument, NULL, O_CHECK},
+        {"accept-slot-position", no_argument, NULL, O_ACCEPT},
+        {"max-events", required_argument, NULL, O_MAX},
+        {"exit-when-idle", required_argument, NULL, O_IDLE},
+        {"stop-at-lsn", required_argument, NULL, O_STOPLSN},
+        {"from-start", no_argument, NULL, O_FROMSTART},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    if (argc > 1 && strcmp(argv[1], "tail") == 0) {
+        a->tail = true;
+        argv++;
+        argc--;
+    }
+    a->overrides = calloc((size_t) argc, sizeof(char *));
+    if (a->overrides == NULL)
+        return EXIT_FAIL;
+    while ((c = getopt_long(argc, argv, "c:X:Vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            a->config = optarg;
+            break;
+        case 'X':
+            a->overrides[a->n_overrides++] = optarg;
+            break;
+        case O_DUMP:
+            a->dump_config = true;
+            break;
+        case O_CHECK:
+            a->check_config = true;
+            break;
+        case O_ACCEPT:
+            a->popts.accept_slot_position = true;
+            break;
+        case O_MAX:
+            if (!parse_i64(optarg, &a->popts.max_events)) {
+                fprintf(stderr, "cdc-handler: --max-events: not a number: \"%s\"\n", optarg);
+                return EXIT_CONFIG;
+            }
+            break;
+        case O_IDLE:
+            if (!parse_i64(optarg, &a->popts.exit_when_idle_ms)) {
+                fprintf(stderr, "cdc-handler: --exit-when-idle: not a number: \"%s\"\n", optarg);
+                return EXIT_CONFIG;
+            }
+            break;
+        case O_STOPLSN:
+            if (!cdc_lsn_parse(optarg, &a->popts.stop_at_lsn)) {
+                fprintf(stderr, "cdc-handler: --stop-at-lsn: not an LSN: \"%s\"\n", optarg);
+                return EXIT_CONFIG;
+            }
+            break;
+        case O_FROMSTART:
+            a->from_start = true;
+            break;
+        case 'V':
+            printf("cdc-handler %s\n", CDC_VERSION);
+            return EXIT_OK;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_CONFIG;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "cdc-handler: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return EXIT_CONFIG;
+    }
+    return -1;
+}
+
+static void
+sleep_ms(int64_t ms)
+{
+    /* sleep in slices so that a signal ends the wait promptly */
+    while (ms > 0 && !stop_flag) {
+        int64_t slice = ms < 100 ? ms : 100;
+        struct timespec ts = {slice / 1000, (slice % 1000) * 1000000};
+
+        nanosleep(&ts, NULL);
+        ms -= slice;
+    }
+}
+
+static bool
+is_transient(cdc_rc rc)
+{
+    return rc == CDC_ERR_RETRY || rc == CDC_ERR_CLOSED || rc == CDC_ERR_TIMEOUT || rc == CDC_ERR_IO;
+}
+
+/*
+ * The supervisor: run the pipeline; on a transient failure log it once, back
+ * off (full jitter, 1-2-4-8 s) and run again; on a permanent one stop.
+ */
+static int
+supervise(struct pipeline_opts *po)
+{
+    struct backoff bo;
+    struct pipeline_result res;
+    struct cdc_err err;
+
+    backoff_init(&bo, 1000, 8000, (uint64_t) time(NULL) ^ (uint64_t) getpid());
+    for (;;) {
+        cdc_rc rc;
+
+        cdc_err_clear(&err);
+        rc = pipeline_run(po, &res, &err);
+        if (rc == CDC_OK)
+            return EXIT_OK;
+        if (stop_flag) {
+            log_error(MOD, "%s", err.msg);
+            return rc == CDC_ERR_TIMEOUT ? EXIT_FAIL : EXIT_OK;
+        }
+        if (!is_transient(rc)) {
+            log_error(MOD, "%s", err.msg);
+            return rc == CDC_ERR_CONFIG ? EXIT_CONFIG : EXIT_FAIL;
+        }
+        if (res.streamed)
+            backoff_reset(&bo);
+        int64_t delay = backoff_next_ms(&bo);
+        log_error(MOD, "%s; retrying in %" PRId64 " ms (attempt %u)", err.msg, delay, bo.attempt);
+        sleep_ms(delay);
+        if (stop_flag)
+            return EXIT_OK;
+    }
+}
+
+static void
+print_event(void *c, const char *subject, const char *data, int len, const char *msg_id,
+            uint64_t seq)
+{
+    (void) c;
+    (void) msg_id;
+    printf("[%" PRIu64 "] %s %.*s\n", seq, subject, len, data);
+    fflush(stdout);
+}
+
+static int
+run_tail(const struct cdc_config *cfg, bool from_start)
+{
+    struct cdc_err err;
+    cdc_rc rc;
+
+    rc = jssink_tail(cfg->nats.urls.items[0], cfg->nats.stream, NULL, from_start, print_event, NULL,
+                     &stop_flag, &err);
+    if (rc != CDC_OK) {
+        log_error(MOD, "tail: %s", err.msg);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct cdc_config cfg;
+    struct args a;
+    struct cdc_err err;
+    enum cdc_log_level level;
+    int code;
+
+    memset(&a, 0, sizeof(a));
+    pipeline_opts_init(&a.popts);
+    code = parse_args(argc, argv, &a);
+    if (code >= 0) {
+        free(a.overrides);
+        return code;
+    }
+    cfg_init(&cfg);
+    if (cfg_load(&cfg, a.config, a.overrides, a.n_overrides, NULL, stderr, &err) != CDC_OK) {
+        code = EXIT_CONFIG;
+        goto out;
+    }
+    if (a.dump_config) {
+        /* the effective values, even when incomplete: that is when people need to see them */
+        cfg_dump(&cfg, stdout);
+        code = cfg_check(&cfg, stderr, &err) == CDC_OK ? EXIT_OK : EXIT_CONFIG;
+        goto out;
+    }
+    if (cfg_check(&cfg, stderr, &err) != CDC_OK) {
+        code = EXIT_CONFIG;
+        goto out;
+    }
+    if (a.check_config) {
+        code = EXIT_OK;
+        goto out;
+    }
+    if (!cdc_log_level_parse(cfg.monitoring.log_level, &level))
+        level = CDC_LOG_INFO;
+    cdc_log_setup(level, cfg.monitoring.log_format == CFG_LOG_TEXT ? CDC_LOG_TEXT : CDC_LOG_JSON);
+    install_signals();
+    if (a.tail) {
+        code = run_tail(&cfg, a.from_start);
+        goto out;
+    }
+    cdc_log_set_context(cfg.cdc.source_name, cfg.cdc.slot_name);
+    log_info(MOD, "cdc-handler %s starting", CDC_VERSION);
+    a.popts.cfg = &cfg;
+    a.popts.stop = &stop_flag;
+    code = supervise(&a.popts);
+out:
+    cfg_free(&cfg);
+    free(a.overrides);
+    return code;
+}

@@ -1,0 +1,432 @@
+/*
+ * pipeline.c - one run of the PostgreSQL -> JetStream pipeline; see pipeline.h.
+ *
+ * The reader, decoder, encoder and publisher all run on the calling thread;
+ * publishing is asynchronous, so the thread only blocks when the sink's
+ * in-flight window (cdc.batch_size) is full: that is the backpressure that
+ * stops us reading from PostgreSQL. The only other thread is libnats's,
+ * which delivers acks to on_ack(), which only records them in the tracker.
+ */
+#include "pipeline/pipeline.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "checkpoint/ckpt.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "pipeline/ackt.h"
+#include "sink/nats/jssink.h"
+#include "source/pg/pgdecode.h"
+#include "source/pg/pgsrc.h"
+#include "transform/envelope.h"
+#include "transform/subject.h"
+
+#define MOD "pipeline"
+
+struct pipeline {
+    const struct pipeline_opts *o;
+    const struct cdc_config *cfg;
+    struct ckpt_store *ckpt;
+    struct ckpt_record rec; /* the last record written (or loaded) */
+    struct jssink *sink;
+    struct pgsrc *src;
+    struct pgd *dec;
+    struct ackt *ackt;
+    struct env_ctx env;
+    struct cdc_buf payload; /* reused for every event */
+    struct cdc_buf subject; /* reused for every event */
+    char event_id[256];
+    _Atomic uint64_t acked;      /* written by the ack thread */
+    _Atomic uint64_t stream_seq; /* highest stream sequence acked */
+    uint64_t published;
+    int64_t last_ckpt_ms;
+    int64_t last_data_ms;
+    bool in_txn;
+    cdc_lsn last_commit_end;
+};
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+wall_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+pipeline_opts_init(struct pipeline_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+}
+
+/* libnats thread: record the ack, nothing else. */
+static void
+on_ack(void *closure, const char *msg_id, size_t id_len, bool ok, bool duplicate,
+       uint64_t stream_seq)
+{
+    struct pipeline *p = closure;
+    cdc_lsn commit_lsn;
+    uint32_t seq;
+
+    (void) duplicate;
+    if (!ok || !env_event_id_parse(msg_id, id_len, &commit_lsn, &seq))
+        return;
+    if (ackt_ack(p->ackt, commit_lsn)) {
+        atomic_fetch_add(&p->acked, 1);
+        uint64_t cur = atomic_load(&p->stream_seq);
+        while (stream_seq > cur && !atomic_compare_exchange_weak(&p->stream_seq, &cur, stream_seq))
+            ;
+    }
+}
+
+static cdc_rc
+open_sink(struct pipeline *p, struct cdc_err *err)
+{
+    const struct cdc_config *c = p->cfg;
+    struct jssink_opts so;
+
+    jssink_opts_init(&so);
+    so.urls = (const char *const *) c->nats.urls.items;
+    so.n_urls = c->nats.urls.n;
+    so.username = c->nats.username;
+    so.password = c->nats.password;
+    so.name = c->nats.cluster_id;
+    so.request_timeout_ms = c->nats.request_timeout_ms;
+    so.stream = c->nats.stream;
+    so.subject_prefix = c->nats.subject_prefix;
+    so.storage_memory = c->nats.stream_storage == CFG_STORAGE_MEMORY;
+    so.replicas = c->nats.stream_replicas;
+    so.duplicate_window_ms = c->nats.duplicate_window_ms;
+    so.max_pending = c->cdc.batch_size;
+    so.on_ack = on_ack;
+    so.closure = p;
+    return jssink_create(&p->sink, &so, err);
+}
+
+static cdc_rc
+open_source(struct pipeline *p, struct pgsrc_slot_info *slot, struct cdc_err *err)
+{
+    const struct cdc_config *c = p->cfg;
+    struct pgsrc_opts po;
+    cdc_rc rc;
+
+    pgsrc_opts_init(&po);
+    po.host = c->rds.endpoint;
+    po.port = c->rds.port;
+    po.user = c->rds.username;
+    po.password = c->rds.password;
+    po.dbname = c->rds.database;
+    po.sslmode = c->rds.ssl_mode;
+    po.slot = c->cdc.slot_name;
+    po.publication = c->cdc.publication;
+    po.tables = (const char *const *) c->cdc.table_filters.items;
+    po.n_tables = c->cdc.table_filters.n;
+    rc = pgsrc_create(&p->src, &po, err);
+    if (rc != CDC_OK)
+        return rc;
+    return pgsrc_prepare(p->src, slot, err);
+}
+
+/*
+ * Decide where to start from the slot and the checkpoint. The checkpoint is
+ * written before PostgreSQL is told, so normally slot <= checkpoint.
+ */
+static cdc_rc
+reconcile(struct pipeline *p, const struct pgsrc_slot_info *slot, bool have_ckpt, cdc_lsn *start,
+          struct cdc_err *err)
+{
+    *start = slot->confirmed_flush;
+    if (!have_ckpt) {
+        log_info(MOD, "no checkpoint in %s: starting from the slot at " CDC_LSN_FMT,
+                 ckpt_describe(p->ckpt), CDC_LSN_ARGS(slot->confirmed_flush));
+        return CDC_OK;
+    }
+    if (p->rec.system_id[0] != '\0' && strcmp(p->rec.system_id, slot->system_id) != 0)
+        return cdc_err_set(err, CDC_ERR_FATAL,
+                           "checkpoint %s belongs to database system %s but the server is system "
+                           "%s: another database is behind this endpoint; point "
+                           "cdc.checkpoint_storage at a new location to start over",
+                           ckpt_describe(p->ckpt), p->rec.system_id, slot->system_id);
+    if (slot->confirmed_flush > p->rec.lsn) {
+        if (!p->o->accept_slot_position)
+            return cdc_err_set(err, CDC_ERR_FATAL,
+                               "replication slot \"%s\" is at " CDC_LSN_FMT
+                               ", ahead of the checkpoint at " CDC_LSN_FMT
+                               ": changes in between may never have been published; restart with "
+                               "--accept-slot-position to start from the slot anyway",
+                               p->cfg->cdc.slot_name, CDC_LSN_ARGS(slot->confirmed_flush),
+                               CDC_LSN_ARGS(p->rec.lsn));
+        log_warn(MOD,
+                 "starting from slot position " CDC_LSN_FMT " ahead of checkpoint " CDC_LSN_FMT
+                 " (--accept-slot-position)",
+                 CDC_LSN_ARGS(slot->confirmed_flush), CDC_LSN_ARGS(p->rec.lsn));
+        return CDC_OK;
+    }
+    /* everything up to the checkpoint was acked: skip it rather than replay it */
+    *start = p->rec.lsn;
+    return CDC_OK;
+}
+
+static void
+fill_record(struct pipeline *p, const struct pgsrc_slot_info *slot)
+{
+    struct ckpt_record *r = &p->rec;
+
+    r->version = CKPT_VERSION;
+    snprintf(r->source, sizeof(r->source), "%s", p->cfg->cdc.source_name);
+    snprintf(r->engine, sizeof(r->engine), "postgres");
+    snprintf(r->slot, sizeof(r->slot), "%s", p->cfg->cdc.slot_name);
+    snprintf(r->system_id, sizeof(r->system_id), "%s", slot->system_id);
+    r->timeline = slot->timeline;
+    snprintf(r->stream, sizeof(r->stream), "%s", p->cfg->nats.stream);
+}
+
+/*
+ * Make the safe position durable, then (and only then) confirm it to
+ * PostgreSQL. A store failure is logged and retried next time; nothing is
+ * confirmed past what the store holds.
+ */
+static void
+checkpoint(struct pipeline *p, bool force)
+{
+    cdc_lsn safe = ackt_safe(p->ackt);
+    struct cdc_err err;
+
+    if (safe > p->rec.lsn || force) {
+        struct ckpt_record next = p->rec;
+
+        next.lsn = safe > p->rec.lsn ? safe : p->rec.lsn;
+        next.stream_seq = atomic_load(&p->stream_seq);
+        next.time_us = wall_us();
+        if (ckpt_save(p->ckpt, &next, &err) != CDC_OK) {
+            log_error(MOD, "could not write checkpoint: %s", err.msg);
+            return;
+        }
+        if (next.lsn != p->rec.lsn)
+            log_debug(MOD, "checkpoint at " CDC_LSN_FMT, CDC_LSN_ARGS(next.lsn));
+        p->rec = next;
+        /* durable: now PostgreSQL may be told, at once rather than at the next status tick */
+        pgsrc_set_flushed(p->src, p->rec.lsn);
+        (void) pgsrc_send_status(p->src, true, NULL);
+    }
+    p->last_ckpt_ms = now_ms();
+}
+
+static cdc_rc
+publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *err)
+{
+    struct jssink_hdr hdr;
+    char lsnbuf[CDC_LSN_STRLEN];
+    cdc_rc rc;
+
+    cdc_buf_reset(&p->payload);
+    cdc_buf_reset(&p->subject);
+    rc = env_encode(&p->env, ch, &p->payload, err);
+    if (rc != CDC_OK)
+        return rc;
+    subj_build(&p->subject, p->cfg->nats.subject_prefix, p->cfg->cdc.source_name,
+               ch->rel ? ch->rel->schema : "", ch->rel ? ch->rel->table : "");
+    if (!cdc_buf_ok(&p->payload) || !cdc_buf_ok(&p->subject))
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory encoding an event");
+    env_event_id(&p->env, ch, p->event_id, sizeof(p->event_id));
+    snprintf(lsnbuf, sizeof(lsnbuf), CDC_LSN_FMT, CDC_LSN_ARGS(ch->commit_lsn));
+    hdr.name = "Cdc-Commit-Lsn";
+    hdr.value = lsnbuf;
+    /* count it first: its ack may arrive before jssink_publish returns */
+    ackt_sent(p->ackt);
+    rc = jssink_publish(p->sink, p->subject.data, p->event_id, p->payload.data, p->payload.len,
+                        &hdr, 1, err);
+    if (rc != CDC_OK)
+        return rc;
+    p->published++;
+    return CDC_OK;
+}
+
+static cdc_rc
+handle_data(struct pipeline *p, const struct pgsrc_msg *m, bool *stop, struct cdc_err *err)
+{
+    struct pgd_out out;
+    cdc_rc rc;
+
+    rc = pgd_feed(p->dec, m->data, m->len, m->wal_start, &out, err);
+    if (rc != CDC_OK)
+        return rc == CDC_ERR_PROTO ? cdc_err_set(err, CDC_ERR_FATAL, "%s", err->msg) : rc;
+    switch (out.kind) {
+    case PGD_BEGIN:
+        p->in_txn = true;
+        return ackt_begin(p->ackt, out.commit_lsn, err);
+    case PGD_CHANGES:
+        for (size_t i = 0; i < out.n_changes; i++) {
+            rc = publish_change(p, &out.changes[i], err);
+            if (rc != CDC_OK)
+                return rc;
+        }
+        return CDC_OK;
+    case PGD_COMMIT:
+        p->in_txn = false;
+        p->last_commit_end = out.end_lsn;
+        ackt_commit(p->ackt, out.end_lsn);
+        if (p->o->stop_at_lsn != 0 && out.end_lsn >= p->o->stop_at_lsn)
+            *stop = true;
+        return CDC_OK;
+    default:
+        return CDC_OK;
+    }
+}
+
+/* Stop conditions for tests and tools, like pg_recvlogical's --endpos. */
+static bool
+should_finish(struct pipeline *p)
+{
+    const struct pipeline_opts *o = p->o;
+
+    if (o->max_events > 0 && atomic_load(&p->acked) >= (uint64_t) o->max_events)
+        return true;
+    if (o->exit_when_idle_ms > 0 && !p->in_txn && ackt_unacked(p->ackt) == 0 &&
+        now_ms() - p->last_data_ms >= o->exit_when_idle_ms)
+        return true;
+    return false;
+}
+
+static cdc_rc
+stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
+{
+    const int64_t interval = p->cfg->cdc.checkpoint_interval_ms;
+    bool finish = false;
+    cdc_rc rc = CDC_OK;
+
+    p->last_ckpt_ms = p->last_data_ms = now_ms();
+    while (!*p->o->stop && !finish) {
+        struct pgsrc_msg m;
+
+        rc = pgsrc_read(p->src, 100, &m, err);
+        if (rc != CDC_OK)
+            break;
+        if (m.kind == PGSRC_DATA) {
+            p->last_data_ms = now_ms();
+            rc = handle_data(p, &m, &finish, err);
+            if (rc != CDC_OK)
+                break;
+        } else if (m.kind == PGSRC_KEEPALIVE && !p->in_txn) {
+            /* an idle server: everything before its position has been delivered */
+            ackt_idle_advance(p->ackt, m.wal_end);
+        }
+        rc = jssink_poll(p->sink, err);
+        if (rc != CDC_OK)
+            break;
+        if (now_ms() - p->last_ckpt_ms >= interval)
+            checkpoint(p, false);
+        if (should_finish(p))
+            finish = true;
+    }
+    res->finished = finish;
+    return rc;
+}
+
+/* Drain acks within the grace period, write the final checkpoint, tell PostgreSQL. */
+static cdc_rc
+shutdown_gracefully(struct pipeline *p, struct cdc_err *err)
+{
+    struct cdc_err ferr;
+    cdc_rc rc;
+
+    rc = jssink_flush(p->sink, p->cfg->server.grace_period_ms, &ferr);
+    checkpoint(p, false);
+    (void) pgsrc_send_status(p->src, true, NULL);
+    pgsrc_stop(p->src, NULL);
+    if (rc != CDC_OK)
+        return cdc_err_set(err, CDC_ERR_TIMEOUT,
+                           "shutting down with %" PRIu64 " events unacknowledged after %" PRId64
+                           " ms: %s",
+                           ackt_unacked(p->ackt), p->cfg->server.grace_period_ms, ferr.msg);
+    log_info(MOD, "stopped at " CDC_LSN_FMT " after %" PRIu64 " events", CDC_LSN_ARGS(p->rec.lsn),
+             p->published);
+    return CDC_OK;
+}
+
+static cdc_rc
+run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
+{
+    struct pgsrc_slot_info slot;
+    bool have_ckpt = false;
+    cdc_lsn start;
+    cdc_rc rc;
+
+    rc = ckpt_open(&p->ckpt, p->cfg->cdc.checkpoint_storage, err);
+    if (rc != CDC_OK)
+        return rc;
+    rc = ckpt_load(p->ckpt, &p->rec, &have_ckpt, err);
+    if (rc != CDC_OK)
+        return rc;
+    rc = open_sink(p, err);
+    if (rc != CDC_OK)
+        return rc;
+    rc = open_source(p, &slot, err);
+    if (rc != CDC_OK)
+        return rc;
+    rc = reconcile(p, &slot, have_ckpt, &start, err);
+    if (rc != CDC_OK)
+        return rc;
+    fill_record(p, &slot);
+    if (!have_ckpt)
+        p->rec.lsn = start;
+    rc = ackt_create(&p->ackt, start, err);
+    if (rc == CDC_OK)
+        rc = pgd_create(&p->dec, err);
+    if (rc != CDC_OK)
+        return rc;
+    pgsrc_set_flushed(p->src, slot.confirmed_flush);
+    rc = pgsrc_start(p->src, start, err);
+    if (rc != CDC_OK)
+        return rc;
+    res->streamed = true;
+    log_info(
+        MOD, "streaming from " CDC_LSN_FMT " (slot \"%s\", publication \"%s\") to stream \"%s\"",
+        CDC_LSN_ARGS(start), p->cfg->cdc.slot_name, p->cfg->cdc.publication, p->cfg->nats.stream);
+    rc = stream(p, res, err);
+    if (rc != CDC_OK)
+        return rc;
+    return shutdown_gracefully(p, err);
+}
+
+cdc_rc
+pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct cdc_err *err)
+{
+    struct pipeline p;
+    cdc_rc rc;
+
+    memset(&p, 0, sizeof(p));
+    memset(res, 0, sizeof(*res));
+    p.o = o;
+    p.cfg = o->cfg;
+    env_ctx_init(&p.env, o->cfg->cdc.source_name);
+    rc = run(&p, res, err);
+    if (rc != CDC_OK && res->streamed)
+        checkpoint(&p, false); /* keep what was acked before the failure */
+    res->events_published = p.published;
+    res->events_acked = atomic_load(&p.acked);
+    /* the sink goes first: no ack callback may run once the tracker is gone */
+    jssink_destroy(p.sink);
+    pgsrc_destroy(p.src);
+    pgd_destroy(p.dec);
+    ackt_destroy(p.ackt);
+    ckpt_close(p.ckpt);
+    cdc_buf_free(&p.payload);
+    cdc_buf_free(&p.subject);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * pipeline.h - one run of the PostgreSQL -> JetStream pipeline.
+ *
+ * pipeline_run() connects the checkpoint store, the JetStream sink and the
+ * PostgreSQL source, reconciles the resume position, then streams until it is
+ * asked to stop or something fails. Data path, on the calling thread:
+ * pgsrc_read -> pgd_feed -> env_encode -> jssink_publish, with the ack tracker
+ * fed by the sink's ack callback (a libnats thread). Every checkpoint interval
+ * the tracker's safe position is written to the checkpoint store and only then
+ * reported to PostgreSQL as the flush position.
+ *
+ * It never logs a failure it returns and never exits: the supervisor in main.c
+ * decides (CDC_ERR_RETRY/CLOSED/TIMEOUT/IO: back off and call again;
+ * CDC_ERR_FATAL/CONFIG: stop).
+ */
+#ifndef CDC_PIPELINE_PIPELINE_H
+#define CDC_PIPELINE_PIPELINE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/err.h"
+#include "core/lsn.h"
+
+struct pipeline_opts {
+    const struct cdc_config *cfg;
+    int64_t max_events;          /* stop once this many events are acked; 0: no limit */
+    int64_t exit_when_idle_ms;   /* stop after this long without data, all acked; 0: never */
+    cdc_lsn stop_at_lsn;         /* stop after the commit reaching this position; 0: never */
+    bool accept_slot_position;   /* start from a slot that is ahead of the checkpoint */
+    volatile sig_atomic_t *stop; /* set by the signal handler: shut down gracefully */
+};
+
+struct pipeline_result {
+    uint64_t events_published; /* handed to the sink in this run */
+    uint64_t events_acked;     /* acknowledged by JetStream in this run */
+    bool streamed;             /* reached the streaming state (resets the supervisor's backoff) */
+    bool finished;             /* a stop condition was met: do not run again */
+};
+
+void pipeline_opts_init(struct pipeline_opts *o);
+
+cdc_rc pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res,
+                    struct cdc_err *err);
+
+#endif

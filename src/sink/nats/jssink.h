@@ -1,0 +1,124 @@
+/*
+ * jssink.h - the NATS JetStream publisher (libnats 3.4).
+ *
+ * Publishes asynchronously with a bounded in-flight window (max_pending):
+ * when the window is full jssink_publish() blocks, which is the backpressure
+ * that stops the reader. Every message carries Nats-Msg-Id, so a resend after
+ * a timed-out or failed ack is deduplicated by the stream.
+ *
+ * Acks arrive on a libnats thread: they are handed to opts.on_ack, which
+ * must only record them. Failed publishes are kept and resent with
+ * exponential backoff and full jitter by jssink_poll()/jssink_flush() on the
+ * owner's thread, until acked. Errors that a resend cannot fix (the stream
+ * rejected the message) are reported by jssink_poll() as CDC_ERR_FATAL.
+ *
+ * Knows libnats, streams, subjects and acks; knows nothing of SQL or pgoutput.
+ * One owner thread calls everything but the callbacks.
+ */
+#ifndef CDC_SINK_NATS_JSSINK_H
+#define CDC_SINK_NATS_JSSINK_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+/* Called once per message, when it is finally acknowledged (on a libnats thread). */
+typedef void (*jssink_ack_fn)(void *closure, const char *msg_id, size_t id_len, bool ok,
+                              bool duplicate, uint64_t stream_seq);
+
+struct jssink_opts {
+    const char *const *urls; /* server URLs (the design's nats.urls) */
+    int n_urls;
+    const char *username;        /* NULL: none */
+    const char *password;        /* secret: never in an error message */
+    const char *name;            /* connection name (the design's nats.cluster_id) */
+    int64_t request_timeout_ms;  /* connect and JetStream API timeout, default 10000 */
+    const char *stream;          /* stream name, default "CDC" */
+    const char *subject_prefix;  /* the stream must cover "{prefix}.>", default "cdc" */
+    bool storage_memory;         /* memory storage instead of file (new streams only) */
+    int replicas;                /* new streams only, default 1 */
+    int64_t duplicate_window_ms; /* new streams only, default 120000 */
+    int max_pending;        /* publishes in flight before jssink_publish blocks, default 1000 */
+    int64_t ack_timeout_ms; /* a publish not acked by then is resent, default 5000 */
+    int64_t
+        publish_deadline_ms; /* jssink_publish gives up (CDC_ERR_RETRY) after this, default 30000 */
+    int64_t retry_base_ms;   /* resend backoff: first ceiling, default 100 */
+    int64_t retry_cap_ms;    /* resend backoff: largest ceiling, default 8000 */
+    jssink_ack_fn on_ack;    /* may be NULL */
+    void *closure;           /* passed to on_ack */
+};
+
+struct jssink_hdr {
+    const char *name;
+    const char *value;
+};
+
+struct jssink_stats {
+    uint64_t published;  /* messages handed to libnats (first attempts) */
+    uint64_t acked;      /* acknowledged */
+    uint64_t duplicates; /* acks with duplicate=true */
+    uint64_t resent;     /* resends after a failed or timed-out ack */
+};
+
+struct jssink;
+
+void jssink_opts_init(struct jssink_opts *o);
+
+/*
+ * Connect and make sure the stream exists (created with subjects
+ * ["{prefix}.>"] when missing). CDC_ERR_RETRY when no server can be reached;
+ * CDC_ERR_FATAL when a stream of that name exists and does not cover our
+ * subjects. *out is written only on success.
+ */
+cdc_rc jssink_create(struct jssink **out, const struct jssink_opts *o,
+                     struct cdc_err *err) CDC_MUST_CHECK;
+/* Close the connection; no on_ack call happens after it returns. NULL: nothing. */
+void jssink_destroy(struct jssink *s);
+
+/*
+ * Publish data (copied) to subject with header Nats-Msg-Id: msg_id and
+ * n_extra more headers. Blocks while the in-flight window is full, resending
+ * due messages meanwhile; CDC_ERR_RETRY if it stays full past
+ * publish_deadline_ms.
+ */
+cdc_rc jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const void *data,
+                      size_t len, const struct jssink_hdr *extra, int n_extra,
+                      struct cdc_err *err) CDC_MUST_CHECK;
+
+/* Resend what is due. CDC_ERR_FATAL once the stream has rejected a message. */
+cdc_rc jssink_poll(struct jssink *s, struct cdc_err *err) CDC_MUST_CHECK;
+
+/* Wait until every published message is acked; CDC_ERR_TIMEOUT with the count if not in time. */
+cdc_rc jssink_flush(struct jssink *s, int64_t timeout_ms, struct cdc_err *err) CDC_MUST_CHECK;
+
+/* Messages published and not yet acknowledged. */
+uint64_t jssink_pending(const struct jssink *s);
+void jssink_stats(const struct jssink *s, struct jssink_stats *out);
+
+/* Called for each message read back from a stream. data is not NUL-terminated. */
+typedef void (*jssink_msg_fn)(void *c, const char *subject, const char *data, int len,
+                              const char *msg_id, uint64_t seq);
+
+/*
+ * Deliver every message now in `stream` (optionally only `filter_subject`),
+ * in stream order, then return. For tests and tools.
+ */
+cdc_rc jssink_read_stream(const char *url, const char *stream, const char *filter_subject,
+                          jssink_msg_fn cb, void *c, int64_t timeout_ms,
+                          struct cdc_err *err) CDC_MUST_CHECK;
+
+/*
+ * Follow `stream` (from its first message when from_start, else from new
+ * ones), delivering each message, until *stop is set.
+ */
+cdc_rc jssink_tail(const char *url, const char *stream, const char *filter_subject, bool from_start,
+                   jssink_msg_fn cb, void *c, volatile sig_atomic_t *stop,
+                   struct cdc_err *err) CDC_MUST_CHECK;
+
+/* Does the subject pattern `pat` match every subject that `ours` matches? Exposed for tests. */
+bool jssink_subject_covers(const char *pat, const char *ours);
+
+#endif

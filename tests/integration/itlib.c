@@ -1,0 +1,365 @@
+/*
+ * itlib.c - helpers shared by the integration tests; see itlib.h.
+ */
+#include "itlib.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sink/nats/jssink.h"
+
+#define IT_MAX_VARS 64
+
+static char it_keys[IT_MAX_VARS][64];
+static char it_vals[IT_MAX_VARS][512];
+static int it_nvars = -1;
+
+static void
+it_load(void)
+{
+    const char *path = getenv("CDC_IT_ENV");
+    char line[640];
+    FILE *f;
+
+    it_nvars = 0;
+    if (path == NULL || (f = fopen(path, "r")) == NULL)
+        return;
+    while (fgets(line, sizeof(line), f) != NULL && it_nvars < IT_MAX_VARS) {
+        char *eq = strchr(line, '=');
+        char *val;
+        size_t n;
+
+        if (eq == NULL || line[0] == '#')
+            continue;
+        *eq = '\0';
+        val = eq + 1;
+        n = strcspn(val, "\r\n");
+        val[n] = '\0';
+        /* accept both KEY=value and export KEY='value' */
+        if (strncmp(line, "export ", 7) == 0)
+            memmove(line, line + 7, strlen(line + 7) + 1);
+        if (val[0] == '\'' && n >= 2 && val[n - 1] == '\'') {
+            val[n - 1] = '\0';
+            val++;
+        }
+        snprintf(it_keys[it_nvars], sizeof(it_keys[0]), "%.63s", line);
+        snprintf(it_vals[it_nvars], sizeof(it_vals[0]), "%.511s", val);
+        it_nvars++;
+    }
+    fclose(f);
+}
+
+const char *
+it_env(const char *key)
+{
+    const char *v;
+
+    if (it_nvars < 0)
+        it_load();
+    for (int i = 0; i < it_nvars; i++)
+        if (strcmp(it_keys[i], key) == 0)
+            return it_vals[i];
+    v = getenv(key);
+    if (v == NULL) {
+        fprintf(stderr, "integration test: %s is not set (is the servers fixture running?)\n", key);
+        abort();
+    }
+    return v;
+}
+
+int64_t
+it_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+PGconn *
+it_pg_connect(const char *db)
+{
+    const char *keys[] = {"host", "port", "user", "dbname", NULL};
+    const char *vals[] = {it_env("CDC_IT_PGHOST"), it_env("CDC_IT_PGPORT"), it_env("CDC_IT_PGUSER"),
+                          db ? db : it_env("CDC_IT_PGDATABASE"), NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 0);
+
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("could not connect to PostgreSQL: %s", PQerrorMessage(c));
+    return c;
+}
+
+static PGresult *
+it_exec(PGconn *c, const char *fmt, va_list ap)
+{
+    char *sql = NULL;
+    PGresult *r;
+
+    if (vasprintf(&sql, fmt, ap) < 0)
+        fail_msg("out of memory");
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("SQL failed: %s\n%s", PQerrorMessage(c), sql);
+    free(sql);
+    return r;
+}
+
+void
+it_sql(PGconn *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    PQclear(it_exec(c, fmt, ap));
+    va_end(ap);
+}
+
+char *
+it_sql_value(PGconn *c, const char *fmt, ...)
+{
+    va_list ap;
+    PGresult *r;
+    char *v = NULL;
+
+    va_start(ap, fmt);
+    r = it_exec(c, fmt, ap);
+    va_end(ap);
+    if (PQntuples(r) != 1 || PQnfields(r) < 1)
+        fail_msg("expected one row, got %d", PQntuples(r));
+    if (!PQgetisnull(r, 0, 0))
+        v = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+PGconn *
+it_fresh_db(const char *name)
+{
+    PGconn *c = it_pg_connect(NULL);
+    char *slots;
+
+    /* a slot of a previous run pins the database: drop it first */
+    slots =
+        it_sql_value(c,
+                     "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots "
+                     "WHERE database = '%s'",
+                     name);
+    free(slots);
+    it_sql(c, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    it_sql(c, "CREATE DATABASE %s", name);
+    PQfinish(c);
+    return it_pg_connect(name);
+}
+
+static char it_paths[4][512];
+
+const char *
+it_daemon_log(const char *name)
+{
+    snprintf(it_paths[0], sizeof(it_paths[0]), "%s/%s.log", it_env("CDC_IT_TMP"), name);
+    return it_paths[0];
+}
+
+const char *
+it_stream_name(const char *name)
+{
+    size_t i;
+
+    for (i = 0; name[i] && i < sizeof(it_paths[1]) - 1; i++)
+        it_paths[1][i] = (char) toupper((unsigned char) name[i]);
+    it_paths[1][i] = '\0';
+    return it_paths[1];
+}
+
+pid_t
+it_daemon_start(const char *db, const char *name, const char *const *extra)
+{
+    char ckpt[512], x[16][600];
+    const char *argv[64];
+    int argc = 0, nx = 0;
+    pid_t pid;
+
+    snprintf(ckpt, sizeof(ckpt), "%s/%s.ckpt.json", it_env("CDC_IT_TMP"), name);
+#define X(...)                                                                                     \
+    (snprintf(x[nx], sizeof(x[nx]), __VA_ARGS__), argv[argc++] = "-X", argv[argc++] = x[nx++])
+    argv[argc++] = it_env("CDC_BIN");
+    X("rds.endpoint=%s", it_env("CDC_IT_PGHOST"));
+    X("rds.port=%s", it_env("CDC_IT_PGPORT"));
+    X("rds.username=%s", it_env("CDC_IT_PGUSER"));
+    X("rds.database=%s", db);
+    X("rds.ssl_mode=disable");
+    X("nats.urls=%s", it_env("CDC_IT_NATS_URL"));
+    X("nats.stream=%s", it_stream_name(name));
+    X("nats.subject_prefix=%s", name);
+    X("cdc.slot_name=%s", name);
+    X("cdc.publication=%s", name);
+    X("cdc.checkpoint_storage=file://%s", ckpt);
+    X("cdc.checkpoint_interval=200ms");
+    X("monitoring.logging.level=debug");
+#undef X
+    for (int i = 0; extra && extra[i]; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    pid = fork();
+    if (pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = open(it_daemon_log(name), O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            dup2(fd, STDOUT_FILENO);
+        }
+        execv(argv[0], (char *const *) argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int
+it_daemon_wait(pid_t pid, int timeout_ms)
+{
+    int64_t deadline = it_now_ms() + timeout_ms;
+    int status;
+
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (it_now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        usleep(20000);
+    }
+}
+
+static void
+collect(void *c, const char *subject, const char *data, int len, const char *msg_id, uint64_t seq)
+{
+    struct it_msgs *m = c;
+    struct it_msg *v = realloc(m->v, sizeof(*v) * (size_t) (m->n + 1));
+
+    if (v == NULL)
+        fail_msg("out of memory");
+    m->v = v;
+    v[m->n].subject = strdup(subject);
+    v[m->n].data = strndup(data, (size_t) len);
+    v[m->n].msg_id = msg_id ? strdup(msg_id) : NULL;
+    v[m->n].seq = seq;
+    m->n++;
+}
+
+void
+it_read_stream(const char *name, struct it_msgs *out)
+{
+    struct cdc_err err;
+
+    out->v = NULL;
+    out->n = 0;
+    if (jssink_read_stream(it_env("CDC_IT_NATS_URL"), it_stream_name(name), NULL, collect, out,
+                           10000, &err) != CDC_OK)
+        fail_msg("could not read stream %s: %s", it_stream_name(name), err.msg);
+}
+
+void
+it_msgs_free(struct it_msgs *m)
+{
+    for (int i = 0; i < m->n; i++) {
+        free(m->v[i].subject);
+        free(m->v[i].data);
+        free(m->v[i].msg_id);
+    }
+    free(m->v);
+    m->v = NULL;
+    m->n = 0;
+}
+
+int
+it_wait_stream_count(const char *name, int n, int timeout_ms)
+{
+    int64_t deadline = it_now_ms() + timeout_ms;
+    struct it_msgs m;
+    int got;
+
+    for (;;) {
+        it_read_stream(name, &m);
+        got = m.n;
+        it_msgs_free(&m);
+        if (got >= n || it_now_ms() >= deadline)
+            return got;
+        usleep(100000);
+    }
+}
+
+/* Skip one JSON value starting at p; returns the position after it. */
+static const char *
+skip_value(const char *p)
+{
+    int depth = 0;
+    bool in_str = false;
+
+    for (; *p; p++) {
+        if (in_str) {
+            if (*p == '\\' && p[1])
+                p++;
+            else if (*p == '"')
+                in_str = false;
+            if (!in_str && depth == 0)
+                return p + 1;
+            continue;
+        }
+        if (*p == '"')
+            in_str = true;
+        else if (*p == '{' || *p == '[')
+            depth++;
+        else if (*p == '}' || *p == ']') {
+            if (depth == 0)
+                return p;
+            if (--depth == 0)
+                return p + 1;
+        } else if (*p == ',' && depth == 0)
+            return p;
+    }
+    return p;
+}
+
+char *
+it_json_member(const char *json, const char *key)
+{
+    const char *p = json;
+    size_t klen = strlen(key);
+
+    if (*p != '{')
+        return NULL;
+    p++;
+    while (*p && *p != '}') {
+        const char *k = p, *v, *end;
+
+        if (*k != '"')
+            return NULL;
+        end = skip_value(k);
+        v = end + 1; /* past ':' */
+        p = skip_value(v);
+        if ((size_t) (end - k) == klen + 2 && strncmp(k + 1, key, klen) == 0)
+            return strndup(v, (size_t) (p - v));
+        if (*p == ',')
+            p++;
+    }
+    return NULL;
+}

@@ -1,0 +1,72 @@
+/*
+ * itlib.h - helpers shared by the integration tests.
+ *
+ * The servers fixture (start_servers.sh) writes KEY=VALUE lines to the file
+ * named by $CDC_IT_ENV. Keys: CDC_IT_TMP (temp dir of the run),
+ * CDC_IT_PGHOST (127.0.0.1), CDC_IT_PGSOCKET (socket directory), CDC_IT_PGPORT, CDC_IT_PGUSER,
+ * CDC_IT_PGDATABASE, CDC_IT_NATS_URL, CDC_IT_NATS_PORT, CDC_IT_PG_PID,
+ * CDC_IT_NATS_PID, CDC_IT_PGDATA, CDC_IT_NATS_STORE.
+ */
+#ifndef CDC_IT_ITLIB_H
+#define CDC_IT_ITLIB_H
+
+/* Value of KEY from the fixture's env file (or the process environment). Never NULL: aborts the
+ * test if missing. */
+const char *it_env(const char *key);
+
+#endif
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <libpq-fe.h>
+
+/* Connect to database `db` of the fixture's PostgreSQL (NULL: CDC_IT_PGDATABASE). Fails the test on
+ * error. */
+PGconn *it_pg_connect(const char *db);
+/* Run SQL (printf-style); fails the test unless it succeeds. */
+void it_sql(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Run a query returning one value; returns a malloc'd string (NULL for SQL NULL). */
+char *it_sql_value(PGconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Drop (if present) and create database `name`, returning a connection to it. */
+PGconn *it_fresh_db(const char *name);
+
+/*
+ * Start the daemon ($CDC_BIN) against the fixture's servers for database `db`,
+ * with slot/publication `name`, stream `name` (upper-cased) and subject prefix
+ * `name`, a checkpoint file in the run's temp dir, plus `extra` arguments
+ * (NULL-terminated). Its stderr goes to $CDC_IT_TMP/<name>.log. Returns the pid.
+ */
+pid_t it_daemon_start(const char *db, const char *name, const char *const *extra);
+/* Wait for the daemon to exit (up to timeout_ms; SIGKILL after); returns its exit status, or -1 if
+ * killed. */
+int it_daemon_wait(pid_t pid, int timeout_ms);
+/* Path of the daemon's log for `name`. */
+const char *it_daemon_log(const char *name);
+/* The stream name used for `name`. */
+const char *it_stream_name(const char *name);
+
+/* One message read back from a stream. */
+struct it_msg {
+    char *subject;
+    char *data;
+    char *msg_id;
+    uint64_t seq;
+};
+struct it_msgs {
+    struct it_msg *v;
+    int n;
+};
+/* Read every message currently in the stream for `name`. */
+void it_read_stream(const char *name, struct it_msgs *out);
+void it_msgs_free(struct it_msgs *m);
+
+/* The text of member `key` of the top-level JSON object `json` (object, array, string with quotes,
+ * number...), malloc'd; NULL if absent. */
+char *it_json_member(const char *json, const char *key);
+/* Wait (polling) until the stream for `name` holds at least n messages, up to timeout_ms. Returns
+ * the count. */
+int it_wait_stream_count(const char *name, int n, int timeout_ms);
+/* Monotonic milliseconds. */
+int64_t it_now_ms(void);
