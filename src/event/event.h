@@ -58,6 +58,7 @@ struct cdc_column {
     enum cdc_vfmt fmt;      /* how values render */
     enum cdc_vfmt elem_fmt; /* for CDC_VF_ARRAY: how elements render */
     bool is_key;            /* part of the replica identity */
+    bool omit;              /* left out of events: a sensitive field (cdc.sensitive_fields) */
 };
 
 /* A relation (table). Owned by the source's relation cache. */

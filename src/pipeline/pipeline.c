@@ -24,6 +24,7 @@
 #include "source/pg/pgdecode.h"
 #include "source/pg/pgsrc.h"
 #include "transform/envelope.h"
+#include "transform/redact.h"
 #include "transform/subject.h"
 
 #define MOD "pipeline"
@@ -72,6 +73,19 @@ void
 pipeline_opts_init(struct pipeline_opts *o)
 {
     memset(o, 0, sizeof(*o));
+}
+
+/* Decoder hook: a relation was (re)defined; mark its sensitive columns. */
+static void
+on_relation(void *closure, struct cdc_relation *rel)
+{
+    struct pipeline *p = closure;
+    const struct cfg_strlist *rules = &p->cfg->cdc.sensitive_fields;
+    unsigned n = redact_mark(rel, (const char *const *) rules->items, rules->n);
+
+    if (n > 0)
+        log_debug(MOD, "%u sensitive column(s) of \"%s\".\"%s\" left out of events", n, rel->schema,
+                  rel->table);
 }
 
 /* libnats thread: record the ack, nothing else. */
@@ -390,6 +404,7 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
         rc = pgd_create(&p->dec, err);
     if (rc != CDC_OK)
         return rc;
+    pgd_set_relation_hook(p->dec, on_relation, p);
     pgsrc_set_flushed(p->src, slot.confirmed_flush);
     rc = pgsrc_start(p->src, start, err);
     if (rc != CDC_OK)

@@ -194,7 +194,7 @@ env_put_tuple(struct cdc_buf *b, const struct cdc_relation *rel, const struct cd
         const struct cdc_value *v = &t->vals[i];
         const struct cdc_column *c = &rel->cols[i];
 
-        if (v->state == CDC_VAL_ABSENT || v->state == CDC_VAL_UNCHANGED)
+        if (v->state == CDC_VAL_ABSENT || v->state == CDC_VAL_UNCHANGED || c->omit)
             continue;
         if (!first)
             cdc_buf_putc(b, ',');
@@ -215,7 +215,7 @@ env_put_unchanged(struct cdc_buf *b, const struct cdc_relation *rel, const struc
     bool first = true;
 
     for (uint32_t i = 0; i < t->nvals; i++) {
-        if (t->vals[i].state != CDC_VAL_UNCHANGED)
+        if (t->vals[i].state != CDC_VAL_UNCHANGED || rel->cols[i].omit)
             continue;
         if (first)
             ENV_LIT(b, ",\"unchanged_columns\":[");

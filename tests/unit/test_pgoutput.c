@@ -303,13 +303,13 @@ test_pgoutput_truncated_insert_names_offset_and_sizes(void **state)
     struct mb m = {0};
 
     (void) state;
-    p8(&m, 'I');       /* offset 0 */
-    p32(&m, 16384);    /* 1..4 */
-    p8(&m, 'N');       /* 5 */
-    p16(&m, 2);        /* 6..7 */
-    ptext(&m, "abc");  /* 8, length 9..12, bytes 13..15 */
-    p8(&m, 't');       /* 16 */
-    p16(&m, 0);        /* only 2 of the 4 length bytes at 17 */
+    p8(&m, 'I');      /* offset 0 */
+    p32(&m, 16384);   /* 1..4 */
+    p8(&m, 'N');      /* 5 */
+    p16(&m, 2);       /* 6..7 */
+    ptext(&m, "abc"); /* 8, length 9..12, bytes 13..15 */
+    p8(&m, 't');      /* 16 */
+    p16(&m, 0);       /* only 2 of the 4 length bytes at 17 */
     assert_proto(&m, m.n, "pgoutput: truncated Insert message at offset 17: need 4 bytes, have 2");
 }
 
@@ -540,8 +540,7 @@ test_pgoutput_truncate_with_huge_count(void **state)
     p8(&m, 'T');
     p32(&m, 0x80000000);
     p8(&m, 0);
-    assert_proto(&m, m.n,
-                 "pgoutput: negative relation count in Truncate message at offset 1");
+    assert_proto(&m, m.n, "pgoutput: negative relation count in Truncate message at offset 1");
 }
 
 static void
@@ -583,8 +582,7 @@ test_pgoutput_rejects_trailing_bytes(void **state)
     p64(&m, 3);
     p8(&m, 0xEE);
     p8(&m, 0xEE);
-    assert_proto(&m, m.n,
-                 "pgoutput: 2 unexpected trailing bytes in Commit message at offset 26");
+    assert_proto(&m, m.n, "pgoutput: 2 unexpected trailing bytes in Commit message at offset 26");
 }
 
 static void

@@ -116,8 +116,8 @@ test_pgtypes_unknown_oids_are_strings_and_not_known(void **state)
 {
     /* 0, point (600), tsvector (3614), a user-defined enum, the largest OID */
     static const struct want w[] = {
-        {0, CDC_VF_STRING, CDC_VF_STRING},     {600, CDC_VF_STRING, CDC_VF_STRING},
-        {3614, CDC_VF_STRING, CDC_VF_STRING},  {16390, CDC_VF_STRING, CDC_VF_STRING},
+        {0, CDC_VF_STRING, CDC_VF_STRING},          {600, CDC_VF_STRING, CDC_VF_STRING},
+        {3614, CDC_VF_STRING, CDC_VF_STRING},       {16390, CDC_VF_STRING, CDC_VF_STRING},
         {UINT32_MAX, CDC_VF_STRING, CDC_VF_STRING},
     };
 

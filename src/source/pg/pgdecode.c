@@ -36,7 +36,28 @@ struct pgd {
     struct cdc_tuple after;
     struct cdc_change *changes;
     size_t changes_cap;
+    pgd_relation_hook on_relation; /* may be NULL */
+    void *on_relation_closure;
 };
+
+void
+pgd_set_relation_hook(struct pgd *d, pgd_relation_hook fn, void *closure)
+{
+    d->on_relation = fn;
+    d->on_relation_closure = closure;
+}
+
+static cdc_rc
+pgd_on_relation(struct pgd *d, const struct pgo_relation *r, struct cdc_err *err)
+{
+    cdc_rc rc = relcache_put(d->rels, r, err);
+
+    /* the cache owns the relation; the hook may set flags on its columns */
+    if (rc == CDC_OK && d->on_relation != NULL)
+        d->on_relation(d->on_relation_closure,
+                       (struct cdc_relation *) relcache_get(d->rels, r->relid));
+    return rc;
+}
 
 cdc_rc
 pgd_create(struct pgd **out, struct cdc_err *err)
@@ -300,7 +321,7 @@ pgd_feed(struct pgd *d, const uint8_t *msg, size_t len, cdc_lsn wal_start, struc
     case PGO_MSG_COMMIT:
         return pgd_on_commit(d, &m.u.commit, out, err);
     case PGO_MSG_RELATION:
-        return relcache_put(d->rels, &m.u.relation, err);
+        return pgd_on_relation(d, &m.u.relation, err);
     case PGO_MSG_INSERT:
     case PGO_MSG_UPDATE:
     case PGO_MSG_DELETE:

@@ -33,6 +33,15 @@ cdc_rc pgd_create(struct pgd **out, struct cdc_err *err) CDC_MUST_CHECK;
 /* Free the decoder and its relation cache. NULL is fine. */
 void pgd_destroy(struct pgd *d);
 
+/*
+ * Called (on the caller's thread, inside pgd_feed) each time a Relation
+ * message (re)defines a relation, so the caller can set per-column flags such
+ * as cdc_column.omit. The relation stays valid until it is redefined or the
+ * decoder is destroyed.
+ */
+typedef void (*pgd_relation_hook)(void *closure, struct cdc_relation *rel);
+void pgd_set_relation_hook(struct pgd *d, pgd_relation_hook fn, void *closure);
+
 enum pgd_kind {
     PGD_NONE = 0, /* Relation, Type, Origin: nothing for the caller */
     PGD_BEGIN,
