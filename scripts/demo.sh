@@ -22,7 +22,8 @@ cleanup() {
   [ -n "${nats_pid:-}" ] && cdc_stop_pid "$nats_pid"
   rm -rf "$tmp"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 pg_port=$(cdc_free_port)
 nats_port=$(cdc_free_port "$pg_port")
@@ -54,8 +55,8 @@ echo "demo: cdc-handler running (log: $tmp/cdc-handler.log)"
     i=$((i + 1))
     psql_demo -c "INSERT INTO customers (name, email) VALUES ('customer $i', 'c$i@example.com')" \
       -c "INSERT INTO orders (customer_id, amount, status, items) VALUES ((SELECT max(id) FROM customers), $((RANDOM % 500)).99, 'new', '{\"sku\": \"A-$i\", \"qty\": $((RANDOM % 5 + 1))}')" \
-      -c "UPDATE orders SET status = 'paid' WHERE id = (SELECT max(id) FROM orders)" >/dev/null
-    if ((i % 3 == 0)); then psql_demo -c "DELETE FROM orders WHERE id = (SELECT min(id) FROM orders)" >/dev/null; fi
+      -c "UPDATE orders SET status = 'paid' WHERE id = (SELECT max(id) FROM orders)" >/dev/null 2>&1 || exit 0
+    if ((i % 3 == 0)); then psql_demo -c "DELETE FROM orders WHERE id = (SELECT min(id) FROM orders)" >/dev/null 2>&1 || exit 0; fi
     sleep 1
   done
 ) &

@@ -245,17 +245,27 @@ print_event(void *c, const char *subject, const char *data, int len, const char 
     fflush(stdout);
 }
 
+/* Follow the stream; wait for it (the daemon creates it) and reconnect, until a signal. */
 static int
 run_tail(const struct cdc_config *cfg, bool from_start)
 {
+    struct backoff bo;
     struct cdc_err err;
-    cdc_rc rc;
 
-    rc = jssink_tail(cfg->nats.urls.items[0], cfg->nats.stream, NULL, from_start, print_event, NULL,
-                     &stop_flag, &err);
-    if (rc != CDC_OK) {
-        log_error(MOD, "tail: %s", err.msg);
-        return EXIT_FAIL;
+    backoff_init(&bo, 250, 2000, (uint64_t) getpid());
+    while (!stop_flag) {
+        cdc_rc rc = jssink_tail(cfg->nats.urls.items[0], cfg->nats.stream, NULL, from_start,
+                                print_event, NULL, &stop_flag, &err);
+
+        if (rc == CDC_OK)
+            break;
+        if (rc != CDC_ERR_RETRY) {
+            log_error(MOD, "tail: %s", err.msg);
+            return EXIT_FAIL;
+        }
+        if (bo.attempt == 0)
+            log_info(MOD, "tail: %s; waiting", err.msg);
+        sleep_ms(backoff_next_ms(&bo));
     }
     return EXIT_OK;
 }

@@ -253,11 +253,15 @@ static void
 collect(void *c, const char *subject, const char *data, int len, const char *msg_id, uint64_t seq)
 {
     struct it_msgs *m = c;
-    struct it_msg *v = realloc(m->v, sizeof(*v) * (size_t) (m->n + 1));
+    struct it_msg *v = m->v;
 
-    if (v == NULL)
-        fail_msg("out of memory");
-    m->v = v;
+    /* capacity doubles at each power of two */
+    if (m->n == 0 || (m->n & (m->n - 1)) == 0) {
+        v = realloc(m->v, sizeof(*v) * (size_t) (m->n ? 2 * m->n : 1));
+        if (v == NULL)
+            fail_msg("out of memory");
+        m->v = v;
+    }
     v[m->n].subject = strdup(subject);
     v[m->n].data = strndup(data, (size_t) len);
     v[m->n].msg_id = msg_id ? strdup(msg_id) : NULL;

@@ -58,6 +58,9 @@ reader_open(struct reader *r, const char *url, const char *stream, const char *f
     so.Config.DeliverPolicy = from_start ? js_DeliverAll : js_DeliverNew;
     st = js_SubscribeSync(&r->sub, r->js, subject, NULL, &so, &jerr);
     jsStreamInfo_Destroy(si);
+    /* we may read slower than the server pushes (a test under ASan): never drop, buffer */
+    if (st == NATS_OK)
+        st = natsSubscription_SetPendingLimits(r->sub, -1, -1);
     if (st != NATS_OK) {
         reader_close(r);
         return cdc_err_set(err, CDC_ERR_RETRY,
