@@ -28,6 +28,7 @@ CDC_DEPS_BASE=(
 # Candidates: libmariadb-dev libmicrohttpd-dev libhiredis-dev libcurl4-openssl-dev redis-server mariadb-server
 CDC_DEPS_EXTRA=(
   bc time # bench/run.sh: rates and the daemon's CPU time and peak RSS
+  openssl # scripts/pgctl.sh: a self-signed certificate so the test PostgreSQL speaks TLS
 )
 # ---- end of EXTRA PACKAGES ----
 

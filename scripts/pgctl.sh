@@ -144,6 +144,15 @@ max_replication_slots = 10
 fsync = off
 full_page_writes = off
 EOF
+  # TLS with a throw-away self-signed certificate, so that the design's `ssl_mode: require`
+  # works unchanged against the test server (plain connections are still accepted)
+  if command -v openssl >/dev/null 2>&1 &&
+    openssl req -new -x509 -days 7 -nodes -subj /CN=localhost -newkey rsa:2048 \
+      -keyout "$dir/data/server.key" -out "$dir/data/server.crt" >/dev/null 2>&1; then
+    chmod 600 "$dir/data/server.key"
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$dir/data/server.key" "$dir/data/server.crt"
+    echo "ssl = on" >>"$dir/data/postgresql.conf"
+  fi
 }
 
 cdc_run_pg() {

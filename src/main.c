@@ -288,6 +288,9 @@ main(int argc, char **argv)
     }
     cfg_init(&cfg);
     if (cfg_load(&cfg, a.config, a.overrides, a.n_overrides, NULL, stderr, &err) != CDC_OK) {
+        /* report the cross-key problems too, so one run lists everything to fix */
+        if (a.config == NULL || access(a.config, R_OK) == 0)
+            (void) cfg_check(&cfg, stderr, &err);
         code = EXIT_CONFIG;
         goto out;
     }

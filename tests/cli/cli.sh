@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# cli.sh BIN - the daemon's command line, without servers: bad configuration
+# gives one "file:line: key: problem" line per problem and exit status 2;
+# --dump-config masks secrets; usage errors exit 2.
+set -u
+BIN=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+check() { # name, condition result
+  if [ "$2" = 0 ]; then pass=$((pass + 1)); echo "ok - $1"; else fail=$((fail + 1)); echo "not ok - $1"; fi
+}
+
+cat >"$tmp/bad.yaml" <<'YAML'
+server:
+  port: 99999
+rds:
+  endpoint: db.example.com
+  username: u
+  database: d
+  ssl_mode: sometimes
+nats:
+  urls: [nats://127.0.0.1:4222]
+cdc:
+  batch_size: lots
+  checkpont_interval: 5s
+YAML
+out=$(env -i PATH="$PATH" "$BIN" --config "$tmp/bad.yaml" --check-config 2>&1)
+code=$?
+check "bad config exits 2" "$([ $code = 2 ]; echo $?)"
+check "port problem names file and line" "$(grep -q "^$tmp/bad.yaml:2: server.port: " <<<"$out"; echo $?)"
+check "ssl_mode problem names file and line" "$(grep -q "^$tmp/bad.yaml:7: rds.ssl_mode: " <<<"$out"; echo $?)"
+check "batch_size problem names file and line" "$(grep -q "^$tmp/bad.yaml:11: cdc.batch_size: " <<<"$out"; echo $?)"
+check "unknown key names file and line" "$(grep -q "^$tmp/bad.yaml:12: cdc.checkpont_interval: " <<<"$out"; echo $?)"
+check "one line per problem (4)" "$([ "$(grep -c "^$tmp/bad.yaml:" <<<"$out")" = 4 ]; echo $?)"
+
+cat >"$tmp/good.yaml" <<'YAML'
+rds:
+  endpoint: db.example.com
+  username: replicator
+  password: ${AWS_RDS_PASSWORD}
+  database: orders
+nats:
+  urls: [nats://natsuser:Nats-Pw-42@127.0.0.1:4222]
+YAML
+out=$(env -i PATH="$PATH" AWS_RDS_PASSWORD=Rds-Pw-17 "$BIN" --config "$tmp/good.yaml" --dump-config 2>&1)
+code=$?
+check "dump-config exits 0" "$([ $code = 0 ]; echo $?)"
+check "dump-config masks rds.password" "$(! grep -q "Rds-Pw-17" <<<"$out"; echo $?)"
+check "dump-config masks URL credentials" "$(! grep -q "Nats-Pw-42" <<<"$out"; echo $?)"
+check "dump-config shows the endpoint" "$(grep -q "db.example.com" <<<"$out"; echo $?)"
+
+out=$(env -i PATH="$PATH" "$BIN" --config "$tmp/missing.yaml" 2>&1)
+check "missing config file exits 2 and names it" "$([ $? = 2 ] && grep -q "missing.yaml" <<<"$out"; echo $?)"
+env -i PATH="$PATH" "$BIN" --no-such-flag >/dev/null 2>&1
+check "unknown flag exits 2" "$([ $? = 2 ]; echo $?)"
+env -i PATH="$PATH" "$BIN" --stop-at-lsn nonsense >/dev/null 2>&1
+check "bad --stop-at-lsn exits 2" "$([ $? = 2 ]; echo $?)"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
