@@ -79,7 +79,10 @@ avg=$((cdc_bytes / cdc_msgs))
 
 # 3. the broker limit, same count and size (stored size includes subject and headers: subtract ~100 B)
 size=$((avg > 200 ? avg - 100 : avg))
-read -r pub_n pub_s _ pub_failed < <("$JSPUB" "$nats_url" RAW raw.bench "$cdc_msgs" "$size" "${BENCH_BATCH:-4000}")
+/usr/bin/time -f "%U %S" -o "$tmp/time.pub" "$JSPUB" "$nats_url" RAW raw.bench "$cdc_msgs" "$size" \
+  "${BENCH_BATCH:-4000}" > "$tmp/pub.out"
+read -r pub_n pub_s _ pub_failed < "$tmp/pub.out"
+read -r pub_user pub_sys < "$tmp/time.pub"
 
 rate() { echo "$1 / $2" | bc -l | xargs printf '%.0f'; }
 recv_rate=$(rate "$ROWS" "$recv_s")
@@ -100,5 +103,7 @@ printf 'ratio to decoding limit:          %.2f\n' "$(echo "$cdc_rate / $recv_rat
 printf 'ratio to broker limit:            %.2f\n' "$(echo "$cdc_rate / $pub_rate" | bc -l)"
 printf 'cdc-handler CPU:                  %s s user + %s s sys = %s CPU-s per 1M rows (%s us/row)\n' \
   "$cdc_user" "$cdc_sys" "$cpu_per_m" "$us_per_row"
+printf 'raw publisher CPU (libnats alone): %s s user + %s s sys = %s us/message\n' "$pub_user" "$pub_sys" \
+  "$(echo "($pub_user + $pub_sys) * 1000000 / $pub_n" | bc -l | xargs printf '%.2f')"
 printf 'cdc-handler peak RSS:             %s MiB\n' "$((cdc_rss_kb / 1024))"
 [ "$pub_failed" = 0 ] || echo "warning: $pub_failed raw publishes failed"

@@ -192,6 +192,106 @@ test_sigterm_checkpoints_confirms_and_restarts_without_duplicates(void **state)
     PQfinish(c);
 }
 
+static void
+copy_file(const char *from, const char *to)
+{
+    char *s = slurp(from);
+    FILE *f = fopen(to, "w");
+
+    assert_non_null(f);
+    fputs(s, f);
+    fclose(f);
+    free(s);
+}
+
+/* SIGTERM while JetStream does not answer: exit non-zero after the grace period, confirm nothing
+ * unacked. */
+static void
+test_sigterm_with_unacked_events_exits_nonzero_and_confirms_nothing_more(void **state)
+{
+    const char *extra[] = {"-X", "server.grace_period=2s", NULL};
+    const char *idle[] = {"--exit-when-idle", "1500", NULL};
+    pid_t nats = (pid_t) atoi(it_env("CDC_IT_NATS_PID"));
+    cdc_lsn before_second = 0, confirmed;
+    struct it_msgs ms;
+    char *v;
+    int64_t t0;
+    PGconn *c;
+    pid_t pid;
+    int code;
+
+    (void) state;
+    c = it_fresh_db("it_graceless");
+    it_sql(c, "CREATE TABLE t (id int PRIMARY KEY)");
+    pid = it_daemon_start("it_graceless", "it_graceless", extra);
+    wait_active(c, "it_graceless");
+    it_sql(c, "INSERT INTO t SELECT generate_series(1, 100)");
+    assert_int_equal(it_wait_stream_count("it_graceless", 100, 20000), 100);
+    v = it_sql_value(c, "SELECT pg_current_wal_lsn()");
+    assert_true(cdc_lsn_parse(v, &before_second));
+    free(v);
+    kill(nats, SIGSTOP);
+    it_sql(c, "INSERT INTO t SELECT generate_series(101, 200)");
+    usleep(1000000);
+    t0 = it_now_ms();
+    kill(pid, SIGTERM);
+    code = it_daemon_wait(pid, 20000);
+    kill(nats, SIGCONT);
+    print_message("exit %d after %lld ms\n", code, (long long) (it_now_ms() - t0));
+    assert_int_equal(code, 1);
+    confirmed = slot_confirmed(c, "it_graceless");
+    if (confirmed > before_second)
+        fail_msg("slot confirmed " CDC_LSN_FMT
+                 " past unacked events (second insert after " CDC_LSN_FMT ")",
+                 CDC_LSN_ARGS(confirmed), CDC_LSN_ARGS(before_second));
+    /* the second insert is delivered by the next run, once */
+    pid = it_daemon_start("it_graceless", "it_graceless", idle);
+    assert_int_equal(it_daemon_wait(pid, 60000), 0);
+    it_read_stream("it_graceless", &ms);
+    assert_int_equal(ms.n, 200);
+    it_msgs_free(&ms);
+    PQfinish(c);
+}
+
+/* A slot ahead of the checkpoint is refused, naming both positions, unless accepted. */
+static void
+test_slot_ahead_of_checkpoint_is_refused_unless_accepted(void **state)
+{
+    const char *idle[] = {"--exit-when-idle", "1000", NULL};
+    const char *accept[] = {"--exit-when-idle", "1000", "--accept-slot-position", NULL};
+    char ckpt[512], saved[560], *log;
+    PGconn *c;
+    pid_t pid;
+
+    (void) state;
+    snprintf(ckpt, sizeof(ckpt), "%s/it_ahead.ckpt.json", it_env("CDC_IT_TMP"));
+    snprintf(saved, sizeof(saved), "%s.saved", ckpt);
+    unlink(ckpt);
+    c = it_fresh_db("it_ahead");
+    it_sql(c, "CREATE TABLE t (id int PRIMARY KEY)");
+    pid = it_daemon_start("it_ahead", "it_ahead", idle);
+    wait_active(c, "it_ahead");
+    it_sql(c, "INSERT INTO t VALUES (1)");
+    assert_int_equal(it_daemon_wait(pid, 60000), 0);
+    copy_file(ckpt, saved);
+    it_sql(c, "INSERT INTO t VALUES (2)");
+    pid = it_daemon_start("it_ahead", "it_ahead", idle);
+    assert_int_equal(it_daemon_wait(pid, 60000), 0);
+    /* an old checkpoint comes back (a restored backup): the slot is now ahead of it */
+    copy_file(saved, ckpt);
+    unlink(it_daemon_log("it_ahead"));
+    pid = it_daemon_start("it_ahead", "it_ahead", idle);
+    assert_int_equal(it_daemon_wait(pid, 60000), 1);
+    log = slurp(it_daemon_log("it_ahead"));
+    if (strstr(log, "ahead of the checkpoint") == NULL ||
+        strstr(log, "--accept-slot-position") == NULL)
+        fail_msg("expected a refusal naming both positions, got:\n%s", log);
+    free(log);
+    pid = it_daemon_start("it_ahead", "it_ahead", accept);
+    assert_int_equal(it_daemon_wait(pid, 60000), 0);
+    PQfinish(c);
+}
+
 int
 main(void)
 {
@@ -199,6 +299,8 @@ main(void)
         cmocka_unit_test(test_unreachable_postgres_is_retried_with_backoff),
         cmocka_unit_test(test_unreachable_nats_is_retried_with_backoff),
         cmocka_unit_test(test_sigterm_checkpoints_confirms_and_restarts_without_duplicates),
+        cmocka_unit_test(test_sigterm_with_unacked_events_exits_nonzero_and_confirms_nothing_more),
+        cmocka_unit_test(test_slot_ahead_of_checkpoint_is_refused_unless_accepted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
