@@ -127,6 +127,8 @@ open_sink(struct pipeline *p, struct cdc_err *err)
     so.replicas = c->nats.stream_replicas;
     so.duplicate_window_ms = c->nats.duplicate_window_ms;
     so.max_pending = c->cdc.batch_size;
+    /* the design's "request_timeout": how long a publish waits for its PubAck before a resend */
+    so.ack_timeout_ms = c->nats.request_timeout_ms;
     so.on_ack = on_ack;
     so.closure = p;
     return jssink_create(&p->sink, &so, err);
