@@ -28,6 +28,8 @@ CDC_DEPS_BASE=(
 # Candidates: libmariadb-dev libmicrohttpd-dev libhiredis-dev libcurl4-openssl-dev redis-server mariadb-server
 CDC_DEPS_EXTRA=(
   bc time # bench/run.sh: rates and the daemon's CPU time and peak RSS
+  libmicrohttpd-dev # src/http: /health, /ready, /metrics
+  libhiredis-dev redis-server # checkpoint/ckpt_redis.c and its tests
   openssl # scripts/pgctl.sh: a self-signed certificate so the test PostgreSQL speaks TLS
 )
 # ---- end of EXTRA PACKAGES ----
