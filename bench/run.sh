@@ -66,7 +66,7 @@ recv_s=$(echo "$t1 - $t0" | bc -l)
 # 2. cdc-handler end to end, to the last PubAck
 export AWS_RDS_ENDPOINT=127.0.0.1 AWS_RDS_PORT=$pg_port AWS_RDS_USERNAME=postgres AWS_RDS_DATABASE=bench
 t0=$(now)
-/usr/bin/time -f "%e %U %S %M" -o "$tmp/time" "$BIN" -X rds.ssl_mode=disable -X nats.urls="$nats_url" \
+/usr/bin/time -f "%e %U %S %M" -o "$tmp/time" ${BENCH_WRAP:-} "$BIN" -X rds.ssl_mode=disable -X nats.urls="$nats_url" \
   -X cdc.slot_name=cdc -X cdc.publication=bench -X nats.stream=BENCH -X nats.subject_prefix=bench \
   -X cdc.checkpoint_storage="file://$tmp/ckpt.json" -X cdc.checkpoint_interval=1s \
   -X cdc.batch_size="${BENCH_BATCH:-4000}" -X monitoring.logging.level=warn --stop-at-lsn "$end_lsn" 2> "$tmp/cdc.log" || {
