@@ -27,24 +27,6 @@
 static cdc_lsn
     after_commit[TXNS]; /* pg_current_wal_lsn() read just after each commit: >= its end */
 
-static void
-wait_slot_active(PGconn *c)
-{
-    for (int i = 0; i < 300; i++) {
-        char *n = it_sql_value(c,
-                               "SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
-                               "'%s' AND active",
-                               NAME);
-        bool ok = strcmp(n, "1") == 0;
-
-        free(n);
-        if (ok)
-            return;
-        usleep(100000);
-    }
-    fail_msg("slot %s never became active", NAME);
-}
-
 static cdc_lsn
 lsn_value(PGconn *c, const char *sql)
 {
@@ -84,14 +66,10 @@ count_ids(struct it_msgs *ms, int *counts)
 static void
 check_slot_not_ahead(PGconn *c, int txns_done)
 {
-    char sql[256];
-    cdc_lsn confirmed;
+    cdc_lsn confirmed = it_slot_confirmed(c, NAME);
     struct it_msgs ms;
     int *counts = malloc(sizeof(int) * (ROWS + 1)), checked = 0;
 
-    snprintf(sql, sizeof(sql),
-             "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '%s'", NAME);
-    confirmed = lsn_value(c, sql);
     it_read_stream(NAME, &ms);
     count_ids(&ms, counts);
     for (int t = 0; t < txns_done; t++) {
@@ -140,7 +118,7 @@ test_kill9_during_load_loses_and_duplicates_nothing(void **state)
     it_sql(c, "CREATE TABLE items (id int PRIMARY KEY, payload text, at timestamptz)");
 
     pid = it_daemon_start(NAME, NAME, NULL);
-    wait_slot_active(c);
+    it_wait_slot_active(c, NAME);
     load(c, 0, TXNS / 4);
     /* let some acks and checkpoints happen, then kill in the middle of the load */
     usleep(700000);
@@ -150,14 +128,14 @@ test_kill9_during_load_loses_and_duplicates_nothing(void **state)
     check_slot_not_ahead(c, TXNS / 3);
 
     pid = it_daemon_start(NAME, NAME, NULL);
-    wait_slot_active(c);
+    it_wait_slot_active(c, NAME);
     load(c, TXNS / 3, (2 * TXNS) / 3);
     kill(pid, SIGKILL);
     assert_int_equal(it_daemon_wait(pid, 10000), -1);
     check_slot_not_ahead(c, (2 * TXNS) / 3);
 
     pid = it_daemon_start(NAME, NAME, idle);
-    wait_slot_active(c);
+    it_wait_slot_active(c, NAME);
     load(c, (2 * TXNS) / 3, TXNS);
     assert_int_equal(it_daemon_wait(pid, 300000), 0);
 

@@ -77,16 +77,7 @@ test_design_config_runs_with_only_values_changed(void **state)
     it_sql(c, "CREATE TABLE schema2.table2 (id int PRIMARY KEY, v text)");
     it_sql(c, "CREATE TABLE public.not_filtered (id int PRIMARY KEY, password text)");
     pid = start_with_design_config();
-    for (int i = 0; i < 300; i++) {
-        char *n = it_sql_value(c, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
-                                  "'cdc_handler' AND active");
-        bool ok = strcmp(n, "1") == 0;
-
-        free(n);
-        if (ok)
-            break;
-        usleep(100000);
-    }
+    it_wait_slot_active(c, "cdc_handler");
     {
         /* ssl_mode: require is honoured: the replication connection is encrypted */
         char *ssl = it_sql_value(c, "SELECT bool_and(s.ssl)::text FROM pg_stat_replication r JOIN "

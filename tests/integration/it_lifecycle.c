@@ -20,25 +20,6 @@
 #include "core/lsn.h"
 #include "itlib.h"
 
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *s;
-    long n;
-
-    if (f == NULL)
-        return strdup("");
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    s = calloc(1, (size_t) n + 1);
-    if (fread(s, 1, (size_t) n, f) != (size_t) n)
-        n = 0;
-    fclose(f);
-    return s;
-}
-
 static int
 count_substr(const char *s, const char *needle)
 {
@@ -71,7 +52,7 @@ check_unreachable(const char *name, const char *const *extra, const char *needle
     kill(pid, SIGTERM);
     assert_int_equal(it_daemon_wait(pid, 5000), 0);
     assert_true(it_now_ms() - t0 < 3000);
-    log = slurp(it_daemon_log(name));
+    log = it_slurp(it_daemon_log(name));
     /* in 4 s with a 1-2-4 s full-jitter backoff: at least 2 attempts, and not a tight loop */
     if (count_substr(log, needle) < 2 || count_substr(log, "retrying in") > 12)
         fail_msg("expected a few \"%s\" lines with backoff, got:\n%s", needle, log);
@@ -97,38 +78,6 @@ test_unreachable_nats_is_retried_with_backoff(void **state)
     check_unreachable("it_nonats", extra, "could not connect to NATS at nats://127.0.0.1:1");
 }
 
-static cdc_lsn
-slot_confirmed(PGconn *c, const char *slot)
-{
-    char *v = it_sql_value(c,
-                           "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE "
-                           "slot_name = '%s'",
-                           slot);
-    cdc_lsn l = 0;
-
-    assert_true(cdc_lsn_parse(v, &l));
-    free(v);
-    return l;
-}
-
-static void
-wait_active(PGconn *c, const char *slot)
-{
-    for (int i = 0; i < 300; i++) {
-        char *n = it_sql_value(c,
-                               "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s' "
-                               "AND active",
-                               slot);
-        bool ok = strcmp(n, "1") == 0;
-
-        free(n);
-        if (ok)
-            return;
-        usleep(100000);
-    }
-    fail_msg("slot %s never became active", slot);
-}
-
 static void
 test_sigterm_checkpoints_confirms_and_restarts_without_duplicates(void **state)
 {
@@ -145,7 +94,7 @@ test_sigterm_checkpoints_confirms_and_restarts_without_duplicates(void **state)
     c = it_fresh_db("it_term");
     it_sql(c, "CREATE TABLE t (id int PRIMARY KEY)");
     pid = it_daemon_start("it_term", "it_term", extra);
-    wait_active(c, "it_term");
+    it_wait_slot_active(c, "it_term");
     it_sql(c, "INSERT INTO t SELECT generate_series(1, 500)");
     end = it_sql_value(c, "SELECT pg_current_wal_lsn()");
     assert_int_equal(it_wait_stream_count("it_term", 500, 20000), 500);
@@ -154,8 +103,8 @@ test_sigterm_checkpoints_confirms_and_restarts_without_duplicates(void **state)
 
     /* the final checkpoint holds the position, and the slot was told exactly that */
     snprintf(ckpt_path, sizeof(ckpt_path), "%s/it_term.ckpt.json", it_env("CDC_IT_TMP"));
-    ckpt = slurp(ckpt_path);
-    confirmed = slot_confirmed(c, "it_term");
+    ckpt = it_slurp(ckpt_path);
+    confirmed = it_slot_confirmed(c, "it_term");
     snprintf(lsn, sizeof(lsn), "\"lsn\":\"" CDC_LSN_FMT "\"", CDC_LSN_ARGS(confirmed));
     if (strstr(ckpt, lsn) == NULL)
         fail_msg("slot confirmed " CDC_LSN_FMT " but the checkpoint is %s", CDC_LSN_ARGS(confirmed),
@@ -177,7 +126,7 @@ test_sigterm_checkpoints_confirms_and_restarts_without_duplicates(void **state)
     it_read_stream("it_term", &ms);
     assert_int_equal(ms.n, 501);
     {
-        char *log = slurp(it_daemon_log("it_term"));
+        char *log = it_slurp(it_daemon_log("it_term"));
         const char *last = NULL;
 
         /* the second run resumed past the first run's events: it published only the new row */
@@ -195,7 +144,7 @@ test_sigterm_checkpoints_confirms_and_restarts_without_duplicates(void **state)
 static void
 copy_file(const char *from, const char *to)
 {
-    char *s = slurp(from);
+    char *s = it_slurp(from);
     FILE *f = fopen(to, "w");
 
     assert_non_null(f);
@@ -224,7 +173,7 @@ test_sigterm_with_unacked_events_exits_nonzero_and_confirms_nothing_more(void **
     c = it_fresh_db("it_graceless");
     it_sql(c, "CREATE TABLE t (id int PRIMARY KEY)");
     pid = it_daemon_start("it_graceless", "it_graceless", extra);
-    wait_active(c, "it_graceless");
+    it_wait_slot_active(c, "it_graceless");
     it_sql(c, "INSERT INTO t SELECT generate_series(1, 100)");
     assert_int_equal(it_wait_stream_count("it_graceless", 100, 20000), 100);
     v = it_sql_value(c, "SELECT pg_current_wal_lsn()");
@@ -239,7 +188,7 @@ test_sigterm_with_unacked_events_exits_nonzero_and_confirms_nothing_more(void **
     kill(nats, SIGCONT);
     print_message("exit %d after %lld ms\n", code, (long long) (it_now_ms() - t0));
     assert_int_equal(code, 1);
-    confirmed = slot_confirmed(c, "it_graceless");
+    confirmed = it_slot_confirmed(c, "it_graceless");
     if (confirmed > before_second)
         fail_msg("slot confirmed " CDC_LSN_FMT
                  " past unacked events (second insert after " CDC_LSN_FMT ")",
@@ -270,7 +219,7 @@ test_slot_ahead_of_checkpoint_is_refused_unless_accepted(void **state)
     c = it_fresh_db("it_ahead");
     it_sql(c, "CREATE TABLE t (id int PRIMARY KEY)");
     pid = it_daemon_start("it_ahead", "it_ahead", idle);
-    wait_active(c, "it_ahead");
+    it_wait_slot_active(c, "it_ahead");
     it_sql(c, "INSERT INTO t VALUES (1)");
     assert_int_equal(it_daemon_wait(pid, 60000), 0);
     copy_file(ckpt, saved);
@@ -282,7 +231,7 @@ test_slot_ahead_of_checkpoint_is_refused_unless_accepted(void **state)
     unlink(it_daemon_log("it_ahead"));
     pid = it_daemon_start("it_ahead", "it_ahead", idle);
     assert_int_equal(it_daemon_wait(pid, 60000), 1);
-    log = slurp(it_daemon_log("it_ahead"));
+    log = it_slurp(it_daemon_log("it_ahead"));
     if (strstr(log, "ahead of the checkpoint") == NULL ||
         strstr(log, "--accept-slot-position") == NULL)
         fail_msg("expected a refusal naming both positions, got:\n%s", log);

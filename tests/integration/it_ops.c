@@ -119,19 +119,7 @@ test_row_operations_produce_exact_before_and_after(void **state)
     it_sql(c, "ALTER TABLE t_full ALTER COLUMN big SET STORAGE EXTERNAL");
     it_sql(c, "ALTER TABLE t_full REPLICA IDENTITY FULL");
     pid = it_daemon_start(NAME, NAME, extra);
-    /* wait for the slot so that nothing below happens before it */
-    for (int i = 0; i < 200; i++) {
-        char *n = it_sql_value(c,
-                               "SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
-                               "'%s' AND active",
-                               NAME);
-        bool ok = strcmp(n, "1") == 0;
-
-        free(n);
-        if (ok)
-            break;
-        usleep(100000);
-    }
+    it_wait_slot_active(c, NAME);
     it_sql(c, "INSERT INTO t_default VALUES (1, 'a', repeat('x', 5000))");
     it_sql(c, "UPDATE t_default SET name = 'b' WHERE id = 1");
     it_sql(c, "UPDATE t_default SET id = 2 WHERE id = 1");

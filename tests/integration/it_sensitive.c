@@ -35,18 +35,7 @@ test_sensitive_fields_never_leave_the_daemon(void **state)
     it_sql(c, "CREATE TABLE contacts (id int PRIMARY KEY, email text, password text)");
     unlink(it_daemon_log(NAME));
     pid = it_daemon_start(NAME, NAME, extra);
-    for (int i = 0; i < 200; i++) {
-        char *n = it_sql_value(c,
-                               "SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
-                               "'%s' AND active",
-                               NAME);
-        bool ok = strcmp(n, "1") == 0;
-
-        free(n);
-        if (ok)
-            break;
-        usleep(100000);
-    }
+    it_wait_slot_active(c, NAME);
     it_sql(c, "INSERT INTO users VALUES (1, 'ann', 'PW-Secret-1', 'ann@secret.example')");
     it_sql(c, "UPDATE users SET password = 'PW-Secret-2', name = 'anne' WHERE id = 1");
     it_sql(c, "DELETE FROM users WHERE id = 1");

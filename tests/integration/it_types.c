@@ -105,21 +105,7 @@ test_every_type_renders_its_exact_json(void **state)
     /* the slot must exist before the insert: start the daemon first and let it create it */
     it_sql(c, "SELECT 1");
     pid = it_daemon_start(NAME, NAME, extra);
-    {
-        int64_t deadline = it_now_ms() + 20000;
-        char *cnt = NULL;
-
-        do {
-            free(cnt);
-            usleep(100000);
-            cnt = it_sql_value(c,
-                               "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s' "
-                               "AND active",
-                               NAME);
-        } while (strcmp(cnt, "1") != 0 && it_now_ms() < deadline);
-        assert_string_equal(cnt, "1");
-        free(cnt);
-    }
+    it_wait_slot_active(c, NAME);
     n = 0;
     n += (size_t) snprintf(sql + n, sizeof(sql) - n, "INSERT INTO all_types VALUES (1");
     for (size_t i = 0; i < NCASES; i++)

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "core/lsn.h"
 #include "sink/nats/jssink.h"
 
 #define IT_MAX_VARS 64
@@ -366,4 +367,56 @@ it_json_member(const char *json, const char *key)
             p++;
     }
     return NULL;
+}
+
+void
+it_wait_slot_active(PGconn *c, const char *slot)
+{
+    for (int i = 0; i < 300; i++) {
+        char *n = it_sql_value(c,
+                               "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s' "
+                               "AND active",
+                               slot);
+        bool ok = strcmp(n, "1") == 0;
+
+        free(n);
+        if (ok)
+            return;
+        usleep(100000);
+    }
+    fail_msg("slot %s never became active", slot);
+}
+
+uint64_t
+it_slot_confirmed(PGconn *c, const char *slot)
+{
+    char *v = it_sql_value(c,
+                           "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE "
+                           "slot_name = '%s'",
+                           slot);
+    cdc_lsn l = 0;
+
+    if (v == NULL || !cdc_lsn_parse(v, &l))
+        fail_msg("slot %s has no confirmed_flush_lsn (%s)", slot, v ? v : "NULL");
+    free(v);
+    return l;
+}
+
+char *
+it_slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *s;
+    long n;
+
+    if (f == NULL)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    s = calloc(1, (size_t) n + 1);
+    if (s != NULL && fread(s, 1, (size_t) n, f) != (size_t) n)
+        s[0] = '\0';
+    fclose(f);
+    return s;
 }

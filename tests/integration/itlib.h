@@ -68,5 +68,11 @@ char *it_json_member(const char *json, const char *key);
 /* Wait (polling) until the stream for `name` holds at least n messages, up to timeout_ms. Returns
  * the count. */
 int it_wait_stream_count(const char *name, int n, int timeout_ms);
+/* Wait (up to 30 s) until a walsender streams from `slot`; fails the test otherwise. */
+void it_wait_slot_active(PGconn *c, const char *slot);
+/* The slot's confirmed_flush_lsn, as a number. */
+uint64_t it_slot_confirmed(PGconn *c, const char *slot);
+/* A whole file as a malloc'd string ("" if it cannot be read). */
+char *it_slurp(const char *path);
 /* Monotonic milliseconds. */
 int64_t it_now_ms(void);
