@@ -22,6 +22,8 @@
 #   cdc_start_pg DIR PORT         cdc_init_pg + cdc_run_pg
 #   cdc_stop_pg DIR [PID]         pg_ctl stop -m fast (as postgres), then SIGTERM/SIGKILL by pid
 #   cdc_start_nats DIR PORT       nats-server -js, store and log in DIR, wait until it accepts, print pid
+#   cdc_start_redis DIR PORT      redis-server without persistence, log in DIR, wait for PING, print pid
+#   cdc_redis_ping PORT           true when 127.0.0.1:PORT answers PING with PONG
 #   cdc_stop_pid PID [SECONDS]    SIGTERM, wait up to SECONDS (default 10), then SIGKILL
 #   cdc_wait_tcp PORT SECONDS     wait until 127.0.0.1:PORT accepts connections
 
@@ -214,6 +216,41 @@ cdc_start_nats() {
   done
   echo "cdc_start_nats: nats-server on 127.0.0.1:$port did not become ready:" >&2
   cat "$dir/nats.log" >&2 2>/dev/null
+  cdc_stop_pid "$pid" 5
+  return 1
+}
+
+# redis-cli may not be installed: speak RESP over bash's /dev/tcp
+cdc_redis_ping() {
+  # shellcheck disable=SC2016 # $1 and $line belong to the inner bash
+  timeout 2 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "PING\r\n" >&3
+    IFS= read -r -t 1 line <&3 || exit 1
+    [[ "$line" == +PONG* ]]' cdc_redis_ping "$1" 2>/dev/null
+}
+
+cdc_start_redis() {
+  local dir=$1 port=$2 pid i
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "cdc_start_redis: redis-server not found (install it: scripts/deps.sh)" >&2
+    return 1
+  fi
+  mkdir -p "$dir" || return 1
+  # a background job of a non-interactive shell ignores SIGINT: Ctrl-C reaches only the script
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
+    --daemonize no </dev/null >"$dir/redis.log" 2>&1 &
+  pid=$!
+  for ((i = 0; i < 300; i++)); do
+    cdc_pid_alive "$pid" || break
+    if cdc_redis_ping "$port"; then
+      echo "$pid"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "cdc_start_redis: redis-server on 127.0.0.1:$port did not answer PING:" >&2
+  cat "$dir/redis.log" >&2 2>/dev/null
   cdc_stop_pid "$pid" 5
   return 1
 }

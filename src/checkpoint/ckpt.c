@@ -22,12 +22,14 @@ ckpt_open(struct ckpt_store **out, const char *url, struct cdc_err *err)
     colon = strstr(url, "://");
     if (strncmp(url, "file://", 7) == 0) {
         rc = ckpt_file_open(s, url + 7, err);
+    } else if (strncmp(url, "redis://", 8) == 0) {
+        rc = ckpt_redis_open(s, url, err);
     } else if (colon == NULL) {
         rc = ckpt_file_open(s, url, err);
     } else {
         rc = cdc_err_set(err, CDC_ERR_CONFIG,
                          "checkpoint storage scheme \"%.*s\" is not supported by this build "
-                         "(supported: file://PATH or a plain path)",
+                         "(supported: file://PATH, a plain path, redis://)",
                          (int) (colon - url), url);
     }
     if (rc != CDC_OK) {

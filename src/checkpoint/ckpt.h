@@ -9,7 +9,8 @@
  * digest does not match is a fatal error, never silently ignored.
  *
  * Stores are chosen by URL (cdc.checkpoint_storage): `file://PATH` or a bare
- * path. Knows nothing of what produced the position.
+ * path, or `redis://[user:password@]host[:port][/db][?key=...&wait=N&timeout=MS]`.
+ * Knows nothing of what produced the position.
  */
 #ifndef CDC_CHECKPOINT_CKPT_H
 #define CDC_CHECKPOINT_CKPT_H

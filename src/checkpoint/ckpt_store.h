@@ -21,5 +21,7 @@ struct ckpt_store {
 };
 
 cdc_rc ckpt_file_open(struct ckpt_store *s, const char *path, struct cdc_err *err);
+/* url: the whole "redis://..." URL (ckpt_redis.c documents its form) */
+cdc_rc ckpt_redis_open(struct ckpt_store *s, const char *url, struct cdc_err *err);
 
 #endif

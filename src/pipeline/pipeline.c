@@ -217,30 +217,34 @@ fill_record(struct pipeline *p, const struct pgsrc_slot_info *slot)
  * PostgreSQL. A store failure is logged and retried next time; nothing is
  * confirmed past what the store holds.
  */
-static void
-checkpoint(struct pipeline *p, bool force)
+static cdc_rc
+checkpoint(struct pipeline *p, struct cdc_err *err)
 {
     cdc_lsn safe = ackt_safe(p->ackt);
-    struct cdc_err err;
+    struct ckpt_record next;
+    cdc_rc rc;
 
-    if (safe > p->rec.lsn || force) {
-        struct ckpt_record next = p->rec;
-
-        next.lsn = safe > p->rec.lsn ? safe : p->rec.lsn;
-        next.stream_seq = atomic_load(&p->stream_seq);
-        next.time_us = wall_us();
-        if (ckpt_save(p->ckpt, &next, &err) != CDC_OK) {
-            log_error(MOD, "could not write checkpoint: %s", err.msg);
-            return;
-        }
-        if (next.lsn != p->rec.lsn)
-            log_debug(MOD, "checkpoint at " CDC_LSN_FMT, CDC_LSN_ARGS(next.lsn));
-        p->rec = next;
-        /* durable: now PostgreSQL may be told, at once rather than at the next status tick */
-        pgsrc_set_flushed(p->src, p->rec.lsn);
-        (void) pgsrc_send_status(p->src, true, NULL);
-    }
     p->last_ckpt_ms = now_ms();
+    if (safe <= p->rec.lsn)
+        return CDC_OK;
+    next = p->rec;
+    next.lsn = safe;
+    next.stream_seq = atomic_load(&p->stream_seq);
+    next.time_us = wall_us();
+    rc = ckpt_save(p->ckpt, &next, err);
+    if (rc == CDC_ERR_FATAL) /* e.g. another writer owns the checkpoint: stop publishing */
+        return cdc_err_prefix(err, "could not write checkpoint");
+    if (rc != CDC_OK) {
+        /* the store is down: keep streaming, confirm nothing more, try again next tick */
+        log_error(MOD, "could not write checkpoint: %s", err->msg);
+        return CDC_OK;
+    }
+    log_debug(MOD, "checkpoint at " CDC_LSN_FMT, CDC_LSN_ARGS(next.lsn));
+    p->rec = next;
+    /* durable: now PostgreSQL may be told, at once rather than at the next status tick */
+    pgsrc_set_flushed(p->src, p->rec.lsn);
+    (void) pgsrc_send_status(p->src, true, NULL);
+    return CDC_OK;
 }
 
 static cdc_rc
@@ -345,8 +349,11 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
         rc = jssink_poll(p->sink, err);
         if (rc != CDC_OK)
             break;
-        if (now_ms() - p->last_ckpt_ms >= interval)
-            checkpoint(p, false);
+        if (now_ms() - p->last_ckpt_ms >= interval) {
+            rc = checkpoint(p, err);
+            if (rc != CDC_OK)
+                break;
+        }
         if (should_finish(p))
             finish = true;
     }
@@ -362,7 +369,8 @@ shutdown_gracefully(struct pipeline *p, struct cdc_err *err)
     cdc_rc rc;
 
     rc = jssink_flush(p->sink, p->cfg->server.grace_period_ms, &ferr);
-    checkpoint(p, false);
+    if (checkpoint(p, err) != CDC_OK)
+        return err->code;
     (void) pgsrc_send_status(p->src, true, NULL);
     pgsrc_stop(p->src, NULL);
     if (rc != CDC_OK)
@@ -433,8 +441,11 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     p.cfg = o->cfg;
     env_ctx_init(&p.env, o->cfg->cdc.source_name);
     rc = run(&p, res, err);
-    if (rc != CDC_OK && res->streamed)
-        checkpoint(&p, false); /* keep what was acked before the failure */
+    if (rc != CDC_OK && res->streamed) {
+        struct cdc_err cerr; /* keep what was acked before the failure; err keeps the cause */
+
+        (void) checkpoint(&p, &cerr);
+    }
     res->events_published = p.published;
     res->events_acked = atomic_load(&p.acked);
     /* the sink goes first: no ack callback may run once the tracker is gone */

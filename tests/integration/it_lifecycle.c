@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "core/lsn.h"
 #include "itlib.h"
 
@@ -241,6 +243,46 @@ test_slot_ahead_of_checkpoint_is_refused_unless_accepted(void **state)
     PQfinish(c);
 }
 
+/* Two daemons on one Redis checkpoint key: the one whose write loses the compare-and-set stops. */
+static void
+test_daemon_stops_when_another_writer_takes_the_redis_checkpoint(void **state)
+{
+    char url[600], key[64];
+    const char *extra[] = {"-X", url, NULL};
+    redisContext *rc;
+    redisReply *r;
+    char *log;
+    PGconn *c;
+    pid_t pid;
+
+    (void) state;
+    snprintf(key, sizeof(key), "it-lifecycle-%d", (int) getpid());
+    snprintf(url, sizeof(url), "cdc.checkpoint_storage=%s/0?key=%s", it_env("CDC_IT_REDIS_URL"),
+             key);
+    c = it_fresh_db("it_twowriters");
+    it_sql(c, "CREATE TABLE t (id int PRIMARY KEY)");
+    unlink(it_daemon_log("it_twowriters"));
+    pid = it_daemon_start("it_twowriters", "it_twowriters", extra);
+    it_wait_slot_active(c, "it_twowriters");
+    it_sql(c, "INSERT INTO t VALUES (1)");
+    assert_int_equal(it_wait_stream_count("it_twowriters", 1, 20000), 1);
+    usleep(500000); /* a checkpoint was written (interval 200 ms) */
+    /* another writer replaces the record */
+    rc = redisConnect("127.0.0.1", atoi(it_env("CDC_IT_REDIS_PORT")));
+    assert_true(rc != NULL && rc->err == 0);
+    r = redisCommand(rc, "SET %s %s", key, "{\"another\":\"writer\"}");
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(rc);
+    it_sql(c, "INSERT INTO t VALUES (2)");
+    assert_int_equal(it_daemon_wait(pid, 20000), 1);
+    log = it_slurp(it_daemon_log("it_twowriters"));
+    if (strstr(log, "another writer") == NULL)
+        fail_msg("expected the daemon to stop naming another writer, got:\n%s", log);
+    free(log);
+    PQfinish(c);
+}
+
 int
 main(void)
 {
@@ -250,6 +292,7 @@ main(void)
         cmocka_unit_test(test_sigterm_checkpoints_confirms_and_restarts_without_duplicates),
         cmocka_unit_test(test_sigterm_with_unacked_events_exits_nonzero_and_confirms_nothing_more),
         cmocka_unit_test(test_slot_ahead_of_checkpoint_is_refused_unless_accepted),
+        cmocka_unit_test(test_daemon_stops_when_another_writer_takes_the_redis_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

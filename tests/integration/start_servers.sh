@@ -7,7 +7,8 @@
 #
 # Keys: CDC_IT_TMP CDC_IT_PGHOST CDC_IT_PGPORT CDC_IT_PGUSER CDC_IT_PGDATABASE
 # CDC_IT_PGDATA CDC_IT_PGSOCKET CDC_IT_PG_PID CDC_IT_PG_PWUSER CDC_IT_NATS_URL
-# CDC_IT_NATS_PORT CDC_IT_NATS_PID CDC_IT_NATS_STORE.
+# CDC_IT_NATS_PORT CDC_IT_NATS_PID CDC_IT_NATS_STORE CDC_IT_REDIS_URL
+# CDC_IT_REDIS_PORT CDC_IT_REDIS_PID (redis-server without persistence).
 #
 # Authentication is trust for everyone except the role named by
 # CDC_IT_PG_PWUSER (not created here), which must log in with a password
@@ -33,17 +34,19 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdc-it.XXXXXX")
 chmod 755 "$tmp"
 pg_pid=""
 nats_pid=""
+redis_pid=""
 ok=0
 
 on_exit() {
   if [ "$ok" != 1 ]; then
     echo "start_servers: failed; logs follow" >&2
-    for f in "$tmp/pg/initdb.log" "$tmp/pg/postgres.log" "$tmp/nats/nats.log"; do
+    for f in "$tmp/pg/initdb.log" "$tmp/pg/postgres.log" "$tmp/nats/nats.log" "$tmp/redis/redis.log"; do
       if [ -s "$f" ]; then
         echo "----- $f" >&2
         tail -n 50 "$f" >&2
       fi
     done
+    [ -n "$redis_pid" ] && cdc_stop_pid "$redis_pid" 5
     [ -n "$nats_pid" ] && cdc_stop_pid "$nats_pid" 5
     [ -n "$pg_pid" ] && cdc_stop_pg "$tmp/pg" "$pg_pid"
     rm -rf "$tmp"
@@ -68,6 +71,9 @@ pg_pid=$(cdc_run_pg "$tmp/pg")
 nats_port=$(cdc_free_port "$pg_port")
 nats_pid=$(cdc_start_nats "$tmp/nats" "$nats_port")
 
+redis_port=$(cdc_free_port "$pg_port" "$nats_port")
+redis_pid=$(cdc_start_redis "$tmp/redis" "$redis_port")
+
 "$CDC_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres \
   -c "CREATE DATABASE cdc_test"
 
@@ -85,7 +91,10 @@ CDC_IT_NATS_URL=nats://127.0.0.1:$nats_port
 CDC_IT_NATS_PORT=$nats_port
 CDC_IT_NATS_PID=$nats_pid
 CDC_IT_NATS_STORE=$tmp/nats
+CDC_IT_REDIS_URL=redis://127.0.0.1:$redis_port
+CDC_IT_REDIS_PORT=$redis_port
+CDC_IT_REDIS_PID=$redis_pid
 ENV
 mv "$envfile.tmp" "$envfile"
 ok=1
-echo "start_servers: PostgreSQL 15 on 127.0.0.1:$pg_port (pid $pg_pid), nats-server on 127.0.0.1:$nats_port (pid $nats_pid), in $tmp"
+echo "start_servers: PostgreSQL 15 on 127.0.0.1:$pg_port (pid $pg_pid), nats-server on 127.0.0.1:$nats_port (pid $nats_pid), redis-server on 127.0.0.1:$redis_port (pid $redis_pid), in $tmp"

@@ -28,7 +28,11 @@ tmp=$(cdc_it_get CDC_IT_TMP)
 pgdata=$(cdc_it_get CDC_IT_PGDATA)
 pg_pid=$(cdc_it_get CDC_IT_PG_PID)
 nats_pid=$(cdc_it_get CDC_IT_NATS_PID)
+redis_pid=$(cdc_it_get CDC_IT_REDIS_PID)
 
+if [ -n "$redis_pid" ]; then
+  cdc_stop_pid "$redis_pid" 10
+fi
 if [ -n "$nats_pid" ]; then
   cdc_stop_pid "$nats_pid" 10
 fi
@@ -37,7 +41,7 @@ if [ -n "$pg_pid" ] && [ -n "$pgdata" ]; then
 fi
 
 rc=0
-for pid in $pg_pid $nats_pid; do
+for pid in $pg_pid $nats_pid $redis_pid; do
   if cdc_pid_alive "$pid"; then
     echo "stop_servers: pid $pid is still running" >&2
     rc=1

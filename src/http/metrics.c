@@ -1,0 +1,352 @@
+/*
+ * metrics.c - the metrics registry's updates and its Prometheus text
+ * exposition (see metrics.h).
+ *
+ * Everything here is relaxed atomics: counters only need to be exact in the
+ * end, not ordered against each other. The one exception is the /ready reason
+ * text, a small seqlock (Boehm, "Can seqlocks get along with programming
+ * language memory models?", 2012) so the HTTP thread never sees a torn string
+ * and never blocks the writer.
+ *
+ * The text format: https://prometheus.io/docs/instrumenting/exposition_formats/
+ * Histogram sums are kept as integer microseconds and printed with exactly six
+ * decimals, so the output does not depend on float formatting.
+ */
+#include "http/metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "http/procstat.h"
+
+#ifndef CDC_VERSION
+#define CDC_VERSION "unknown"
+#endif
+
+const uint64_t metrics_hist_bounds_us[METRICS_HIST_NBOUNDS] = {
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+};
+
+/* The same bounds as Prometheus writes them in le="...". */
+static const char *const metrics_hist_le[METRICS_HIST_NBOUNDS + 1] = {
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+    "0.25",   "0.5",   "1",      "2.5",   "5",    "10",    "+Inf",
+};
+
+static const char *const metrics_op_names[METRICS_OP_N] = {"insert", "update", "delete", "truncate",
+                                                           "ddl"};
+static const char *const metrics_err_names[METRICS_ERR_N] = {"source", "sink", "checkpoint",
+                                                             "config", "decode"};
+static const char *const metrics_dep_names[METRICS_DEP_N] = {"source", "nats", "checkpoint"};
+
+/* Loads through a const pointer: C11 atomic_load takes a non-const one. */
+static uint64_t
+ld_u64(const _Atomic uint64_t *p)
+{
+    return atomic_load_explicit((_Atomic uint64_t *) p, memory_order_relaxed);
+}
+
+static int64_t
+ld_i64(const _Atomic int64_t *p)
+{
+    return atomic_load_explicit((_Atomic int64_t *) p, memory_order_relaxed);
+}
+
+int64_t
+metrics_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+metrics_init(struct cdc_metrics *m)
+{
+    /* Zero bytes are a valid zero for lock-free atomic integers on every platform we build for. */
+    memset(m, 0, sizeof *m);
+    atomic_store_explicit(&m->heartbeat_ms, metrics_now_ms(), memory_order_relaxed);
+}
+
+void
+metrics_heartbeat(struct cdc_metrics *m)
+{
+    atomic_store_explicit(&m->heartbeat_ms, metrics_now_ms(), memory_order_relaxed);
+}
+
+void
+metrics_observe_us(struct metrics_hist *h, uint64_t us)
+{
+    size_t i = 0;
+
+    while (i < METRICS_HIST_NBOUNDS && us > metrics_hist_bounds_us[i])
+        i++;
+    atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+}
+
+const char *
+metrics_op_name(enum metrics_op op)
+{
+    return (unsigned) op < METRICS_OP_N ? metrics_op_names[op] : "unknown";
+}
+
+const char *
+metrics_errtype_name(enum metrics_errtype t)
+{
+    return (unsigned) t < METRICS_ERR_N ? metrics_err_names[t] : "unknown";
+}
+
+const char *
+metrics_dep_name(enum metrics_dep d)
+{
+    return (unsigned) d < METRICS_DEP_N ? metrics_dep_names[d] : "unknown";
+}
+
+/* ---- /ready reasons: a seqlock over atomic chars ---- */
+
+static void
+metrics_reason_write(struct metrics_reason *r, const char *s)
+{
+    uint32_t seq = atomic_load_explicit(&r->seq, memory_order_relaxed);
+    size_t i;
+
+    /* Writers take the odd state in turn; readers only ever retry. */
+    for (;;) {
+        if ((seq & 1) == 0 &&
+            atomic_compare_exchange_weak_explicit(&r->seq, &seq, seq + 1, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            break;
+        seq = atomic_load_explicit(&r->seq, memory_order_relaxed);
+    }
+    atomic_thread_fence(memory_order_release);
+    for (i = 0; i + 1 < METRICS_REASON_MAX && s[i] != '\0'; i++)
+        atomic_store_explicit(&r->text[i], s[i], memory_order_relaxed);
+    atomic_store_explicit(&r->text[i], '\0', memory_order_relaxed);
+    atomic_store_explicit(&r->seq, seq + 2, memory_order_release);
+}
+
+void
+metrics_dep_up(struct cdc_metrics *m, enum metrics_dep d)
+{
+    metrics_reason_write(&m->reason[d], "");
+    metrics_set(&m->connection_up[d], 1);
+}
+
+void
+metrics_dep_down(struct cdc_metrics *m, enum metrics_dep d, const char *reason)
+{
+    /* The reason first, so a reader that sees up == 0 finds it (or the previous one). */
+    metrics_reason_write(&m->reason[d], reason != NULL ? reason : "not connected");
+    metrics_set(&m->connection_up[d], 0);
+}
+
+bool
+metrics_dep_state(const struct cdc_metrics *m, enum metrics_dep d, char *out, size_t n)
+{
+    struct metrics_reason *r = (struct metrics_reason *) &m->reason[d];
+    bool up = ld_i64(&m->connection_up[d]) == 1;
+
+    for (int tries = 0; tries < 1000; tries++) {
+        uint32_t s1 = atomic_load_explicit(&r->seq, memory_order_acquire);
+        size_t i;
+
+        for (i = 0; i + 1 < n && i < METRICS_REASON_MAX; i++) {
+            out[i] = atomic_load_explicit(&r->text[i], memory_order_relaxed);
+            if (out[i] == '\0')
+                break;
+        }
+        out[i < n ? i : n - 1] = '\0';
+        atomic_thread_fence(memory_order_acquire);
+        if ((s1 & 1) == 0 && atomic_load_explicit(&r->seq, memory_order_relaxed) == s1)
+            return up;
+    }
+    /* A writer kept us out for a long time: say so rather than show a torn string. */
+    snprintf(out, n, "%s", "state changing");
+    return up;
+}
+
+/* ---- rendering ---- */
+
+static void
+put_label_value(struct cdc_buf *out, const char *v)
+{
+    for (; *v != '\0'; v++) {
+        if (*v == '\\')
+            cdc_buf_puts(out, "\\\\");
+        else if (*v == '"')
+            cdc_buf_puts(out, "\\\"");
+        else if (*v == '\n')
+            cdc_buf_puts(out, "\\n");
+        else
+            cdc_buf_putc(out, *v);
+    }
+}
+
+static void
+put_header(struct cdc_buf *out, const char *name, const char *type, const char *help)
+{
+    cdc_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{source="...",label="value"} where label may be NULL. */
+static void
+put_series(struct cdc_buf *out, const char *name, const char *source, const char *label,
+           const char *value)
+{
+    cdc_buf_puts(out, name);
+    cdc_buf_puts(out, "{source=\"");
+    put_label_value(out, source);
+    cdc_buf_putc(out, '"');
+    if (label != NULL) {
+        cdc_buf_printf(out, ",%s=\"", label);
+        put_label_value(out, value);
+        cdc_buf_putc(out, '"');
+    }
+    cdc_buf_puts(out, "} ");
+}
+
+static void
+put_counter(struct cdc_buf *out, const char *name, const char *help, const char *source,
+            const _Atomic uint64_t *c)
+{
+    put_header(out, name, "counter", help);
+    put_series(out, name, source, NULL, NULL);
+    cdc_buf_put_u64(out, ld_u64(c));
+    cdc_buf_putc(out, '\n');
+}
+
+static void
+put_counter_vec(struct cdc_buf *out, const char *name, const char *help, const char *source,
+                const char *label, const char *const *values, const _Atomic uint64_t *c, size_t n)
+{
+    put_header(out, name, "counter", help);
+    for (size_t i = 0; i < n; i++) {
+        put_series(out, name, source, label, values[i]);
+        cdc_buf_put_u64(out, ld_u64(&c[i]));
+        cdc_buf_putc(out, '\n');
+    }
+}
+
+static void
+put_gauge(struct cdc_buf *out, const char *name, const char *help, const char *source,
+          const _Atomic int64_t *g)
+{
+    put_header(out, name, "gauge", help);
+    put_series(out, name, source, NULL, NULL);
+    cdc_buf_put_i64(out, ld_i64(g));
+    cdc_buf_putc(out, '\n');
+}
+
+static void
+put_hist(struct cdc_buf *out, const char *name, const char *help, const char *source,
+         const struct metrics_hist *h)
+{
+    char series[96];
+    uint64_t cum = 0, sum = ld_u64(&h->sum_us);
+
+    put_header(out, name, "histogram", help);
+    snprintf(series, sizeof series, "%s_bucket", name);
+    for (size_t i = 0; i <= METRICS_HIST_NBOUNDS; i++) {
+        /* Cumulative by construction: each bucket adds to the ones below it. */
+        cum += ld_u64(&h->bucket[i]);
+        put_series(out, series, source, "le", metrics_hist_le[i]);
+        cdc_buf_put_u64(out, cum);
+        cdc_buf_putc(out, '\n');
+    }
+    snprintf(series, sizeof series, "%s_sum", name);
+    put_series(out, series, source, NULL, NULL);
+    cdc_buf_printf(out, "%llu.%06llu\n", (unsigned long long) (sum / 1000000),
+                   (unsigned long long) (sum % 1000000));
+    snprintf(series, sizeof series, "%s_count", name);
+    put_series(out, series, source, NULL, NULL);
+    cdc_buf_put_u64(out, cum);
+    cdc_buf_putc(out, '\n');
+}
+
+static void
+put_counters(const struct cdc_metrics *m, const char *source, struct cdc_buf *out)
+{
+    put_counter_vec(out, "cdc_events_total", "Change events produced, by operation.", source,
+                    "operation", metrics_op_names, m->events_total, METRICS_OP_N);
+    put_counter(out, "cdc_events_acked_total", "Events acknowledged by JetStream.", source,
+                &m->events_acked_total);
+    put_counter(out, "cdc_publish_duplicates_total",
+                "Publishes JetStream acknowledged as duplicates.", source,
+                &m->publish_duplicates_total);
+    put_counter(out, "cdc_publish_resent_total", "Publishes sent again after an ack timeout.",
+                source, &m->publish_resent_total);
+    put_counter_vec(out, "cdc_errors_total", "Errors, by type.", source, "type", metrics_err_names,
+                    m->errors_total, METRICS_ERR_N);
+    put_counter_vec(out, "cdc_retries_total", "Retries and reconnects, by dependency.", source,
+                    "dependency", metrics_dep_names, m->retries_total, METRICS_DEP_N);
+    put_counter(out, "cdc_checkpoint_writes_total", "Checkpoints made durable.", source,
+                &m->checkpoint_writes_total);
+    put_counter(out, "cdc_checkpoint_failures_total", "Checkpoint writes that failed.", source,
+                &m->checkpoint_failures_total);
+    put_counter(out, "cdc_transactions_total", "Source transactions processed.", source,
+                &m->transactions_total);
+}
+
+void
+metrics_render_cdc(const struct cdc_metrics *m, const char *source, struct cdc_buf *out)
+{
+    put_counters(m, source, out);
+    put_header(out, "cdc_connection_up", "gauge",
+               "Whether a dependency is connected and usable (1) or not (0).");
+    for (size_t i = 0; i < METRICS_DEP_N; i++) {
+        put_series(out, "cdc_connection_up", source, "dependency", metrics_dep_names[i]);
+        cdc_buf_put_i64(out, ld_i64(&m->connection_up[i]));
+        cdc_buf_putc(out, '\n');
+    }
+    put_gauge(out, "cdc_checkpoint_lag_bytes",
+              "Bytes of source log between the read position and the checkpoint.", source,
+              &m->checkpoint_lag_bytes);
+    put_gauge(out, "cdc_buffer_events", "Events published and not yet acknowledged.", source,
+              &m->buffer_events);
+    put_hist(out, "cdc_event_latency_seconds",
+             "Time from the source commit to the JetStream acknowledgement.", source,
+             &m->event_latency);
+    put_hist(out, "cdc_publish_latency_seconds",
+             "Time from the publish call to the JetStream acknowledgement.", source,
+             &m->publish_latency);
+    put_header(out, "cdc_build_info", "gauge", "Build information; the value is always 1.");
+    put_series(out, "cdc_build_info", source, "version", CDC_VERSION);
+    cdc_buf_puts(out, "1\n");
+}
+
+static void
+put_process(struct cdc_buf *out)
+{
+    struct procstat ps;
+
+    /* Without /proc there is nothing to say; the cdc_* metrics still stand. */
+    if (procstat_read(&ps, NULL) != CDC_OK)
+        return;
+    put_header(out, "process_cpu_seconds_total", "counter",
+               "Total user and system CPU time spent in seconds.");
+    cdc_buf_printf(out, "process_cpu_seconds_total %.3f\n", ps.cpu_seconds);
+    put_header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+    cdc_buf_printf(out, "process_open_fds %lld\n", (long long) ps.open_fds);
+    if (ps.max_fds >= 0) {
+        put_header(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+        cdc_buf_printf(out, "process_max_fds %lld\n", (long long) ps.max_fds);
+    }
+    put_header(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    cdc_buf_printf(out, "process_virtual_memory_bytes %llu\n", (unsigned long long) ps.vsize_bytes);
+    put_header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    cdc_buf_printf(out, "process_resident_memory_bytes %llu\n", (unsigned long long) ps.rss_bytes);
+    put_header(out, "process_start_time_seconds", "gauge",
+               "Start time of the process since unix epoch in seconds.");
+    cdc_buf_printf(out, "process_start_time_seconds %.2f\n", ps.start_time);
+}
+
+void
+metrics_render(const struct cdc_metrics *m, const char *source, struct cdc_buf *out)
+{
+    metrics_render_cdc(m, source, out);
+    put_process(out);
+}

@@ -1,0 +1,164 @@
+/*
+ * metrics.h - the daemon's counters, gauges and histograms, and their
+ * Prometheus text exposition (format 0.0.4).
+ *
+ * The registry is one plain struct with a named field per metric: there is no
+ * registration at run time, no allocation and no lock. Every update is a
+ * relaxed C11 atomic, so the pipeline thread and the libnats ack thread can
+ * update it per event while the HTTP thread reads it at scrape time. A scrape
+ * sees each value atomically, but not a snapshot of all values at one instant
+ * (Prometheus client libraries behave the same).
+ *
+ * This module does not know where the numbers come from (the pipeline bumps
+ * them) and does no I/O except reading /proc/self at render time.
+ */
+#ifndef CDC_HTTP_METRICS_H
+#define CDC_HTTP_METRICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+/* Operation label of cdc_events_total. */
+enum metrics_op {
+    METRICS_OP_INSERT,
+    METRICS_OP_UPDATE,
+    METRICS_OP_DELETE,
+    METRICS_OP_TRUNCATE,
+    METRICS_OP_DDL,
+    METRICS_OP_N
+};
+
+/* Type label of cdc_errors_total. */
+enum metrics_errtype {
+    METRICS_ERR_SOURCE,
+    METRICS_ERR_SINK,
+    METRICS_ERR_CHECKPOINT,
+    METRICS_ERR_CONFIG,
+    METRICS_ERR_DECODE,
+    METRICS_ERR_N
+};
+
+/* Dependency label of cdc_retries_total and cdc_connection_up, and the checks of /ready. */
+enum metrics_dep { METRICS_DEP_SOURCE, METRICS_DEP_NATS, METRICS_DEP_CHECKPOINT, METRICS_DEP_N };
+
+/* Histogram upper bounds in microseconds: 0.0005 s .. 10 s, plus +Inf. */
+#define METRICS_HIST_NBOUNDS 14
+extern const uint64_t metrics_hist_bounds_us[METRICS_HIST_NBOUNDS];
+
+struct metrics_hist {
+    _Atomic uint64_t bucket[METRICS_HIST_NBOUNDS + 1]; /* per bucket, NOT cumulative; last: +Inf */
+    _Atomic uint64_t sum_us;                           /* sum of observations, microseconds */
+};
+
+/* Longest /ready reason kept, including the terminating NUL; longer ones are cut. */
+#define METRICS_REASON_MAX 128
+
+/* A dependency's "why not ready" text, written rarely, read by the HTTP thread (seqlock). */
+struct metrics_reason {
+    _Atomic uint32_t seq;                  /* odd while a writer is copying */
+    _Atomic char text[METRICS_REASON_MAX]; /* NUL-terminated */
+};
+
+struct cdc_metrics {
+    _Atomic uint64_t events_total[METRICS_OP_N];   /* changes turned into events, by operation */
+    _Atomic uint64_t events_acked_total;           /* events whose PubAck arrived */
+    _Atomic uint64_t publish_duplicates_total;     /* PubAcks with duplicate=true */
+    _Atomic uint64_t publish_resent_total;         /* publishes sent again after a timeout */
+    _Atomic uint64_t errors_total[METRICS_ERR_N];  /* failures, by type */
+    _Atomic uint64_t retries_total[METRICS_DEP_N]; /* reconnects / retried calls, by dependency */
+    _Atomic uint64_t checkpoint_writes_total;      /* checkpoint records made durable */
+    _Atomic uint64_t checkpoint_failures_total;    /* checkpoint writes that failed */
+    _Atomic uint64_t transactions_total;           /* source transactions committed */
+    _Atomic int64_t connection_up[METRICS_DEP_N];  /* 1 when connected/usable, else 0 */
+    _Atomic int64_t checkpoint_lag_bytes;          /* source position - checkpointed position */
+    _Atomic int64_t buffer_events;                 /* events published but not yet acked */
+    struct metrics_hist event_latency;             /* source commit -> PubAck */
+    struct metrics_hist publish_latency;           /* publish call -> PubAck */
+    struct metrics_reason reason[METRICS_DEP_N];   /* why a dependency is down (for /ready) */
+    _Atomic int64_t heartbeat_ms;                  /* CLOCK_MONOTONIC ms of the last heartbeat */
+};
+
+/*
+ * Zero every metric, and set the heartbeat to now (a process that has just
+ * started counts as alive). Call once before any thread uses m.
+ */
+void metrics_init(struct cdc_metrics *m);
+
+/* Counter helpers: any thread, lock-free. */
+static inline void
+metrics_inc(_Atomic uint64_t *c)
+{
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static inline void
+metrics_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* Gauge helpers: any thread, lock-free. */
+static inline void
+metrics_set(_Atomic int64_t *g, int64_t v)
+{
+    atomic_store_explicit(g, v, memory_order_relaxed);
+}
+
+static inline void
+metrics_gauge_add(_Atomic int64_t *g, int64_t delta)
+{
+    atomic_fetch_add_explicit(g, delta, memory_order_relaxed);
+}
+
+/* Record one observation of `us` microseconds. Any thread, lock-free, no allocation. */
+void metrics_observe_us(struct metrics_hist *h, uint64_t us);
+
+/* The current CLOCK_MONOTONIC time in milliseconds. */
+int64_t metrics_now_ms(void);
+
+/*
+ * Say the pipeline is alive: /health stays 200 while the last heartbeat is
+ * recent. Call it from the pipeline's main loop on every iteration (cheap: one
+ * clock read and one relaxed store).
+ */
+void metrics_heartbeat(struct cdc_metrics *m);
+
+/*
+ * Mark dependency d usable (connection_up = 1, reason cleared) or not usable
+ * (connection_up = 0, reason copied, cut to METRICS_REASON_MAX - 1 bytes;
+ * NULL means "not connected"). Meant for state changes, not per event. Any
+ * thread; concurrent writers for the same d spin briefly against each other,
+ * readers never block a writer.
+ */
+void metrics_dep_up(struct cdc_metrics *m, enum metrics_dep d);
+void metrics_dep_down(struct cdc_metrics *m, enum metrics_dep d, const char *reason);
+
+/*
+ * Copy dependency d's reason into out[0..n) (NUL-terminated, n > 0). Lock-free:
+ * retries while a writer is mid-copy. Returns true if d is up.
+ */
+bool metrics_dep_state(const struct cdc_metrics *m, enum metrics_dep d, char *out, size_t n);
+
+/* Label values, for logs and tests: "insert", "sink", "nats", ... */
+const char *metrics_op_name(enum metrics_op op);
+const char *metrics_errtype_name(enum metrics_errtype t);
+const char *metrics_dep_name(enum metrics_dep d);
+
+/*
+ * Append the whole exposition (HELP and TYPE lines, every cdc_* metric with a
+ * source="<source>" label, then the process_* metrics read from /proc/self) to
+ * out. Any thread; reads m only. Check cdc_buf_ok(out) afterwards.
+ */
+void metrics_render(const struct cdc_metrics *m, const char *source, struct cdc_buf *out);
+
+/*
+ * Like metrics_render() but without the process_* metrics, whose values change
+ * between calls (so tests can compare the text exactly).
+ */
+void metrics_render_cdc(const struct cdc_metrics *m, const char *source, struct cdc_buf *out);
+
+#endif
