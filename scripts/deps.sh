@@ -29,6 +29,7 @@ CDC_DEPS_BASE=(
 CDC_DEPS_EXTRA=(
   bc time # bench/run.sh: rates and the daemon's CPU time and peak RSS
   libmicrohttpd-dev # src/http: /health, /ready, /metrics
+  prometheus        # promtool: test_metrics checks the exposition with `promtool check metrics`
   libhiredis-dev redis-server # checkpoint/ckpt_redis.c and its tests
   openssl # scripts/pgctl.sh: a self-signed certificate so the test PostgreSQL speaks TLS
 )

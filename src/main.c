@@ -18,6 +18,8 @@
 
 #include "config/config.h"
 #include "core/log.h"
+#include "http/http.h"
+#include "http/metrics.h"
 #include "core/backoff.h"
 #include "pipeline/pipeline.h"
 #include "sink/nats/jssink.h"
@@ -27,6 +29,7 @@
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_CONFIG = 2 };
 
 static volatile sig_atomic_t stop_flag;
+static struct cdc_metrics metrics; /* read by the HTTP thread, updated by everyone */
 
 static void
 on_signal(int sig)
@@ -189,6 +192,7 @@ sleep_ms(int64_t ms)
 
         nanosleep(&ts, NULL);
         ms -= slice;
+        metrics_heartbeat(&metrics); /* waiting on purpose is not being wedged */
     }
 }
 
@@ -227,6 +231,9 @@ supervise(struct pipeline_opts *po)
         }
         if (res.streamed)
             backoff_reset(&bo);
+        for (int d = 0; d < METRICS_DEP_N; d++)
+            if (atomic_load(&metrics.connection_up[d]) == 0)
+                metrics_inc(&metrics.retries_total[d]);
         int64_t delay = backoff_next_ms(&bo);
         log_error(MOD, "%s; retrying in %" PRId64 " ms (attempt %u)", err.msg, delay, bo.attempt);
         sleep_ms(delay);
@@ -270,9 +277,33 @@ run_tail(const struct cdc_config *cfg, bool from_start)
     return EXIT_OK;
 }
 
+/*
+ * /health, /ready and /metrics on server.port (the design's liveness probe), and
+ * /metrics also on monitoring.prometheus.port when that differs. A port that
+ * cannot be bound is logged and the daemon runs on without it: the data path
+ * matters more than its dashboard.
+ */
+static void
+start_http(const struct cdc_config *cfg, struct http_server **web, struct http_server **prom)
+{
+    const bool prom_on = cfg->monitoring.prometheus_enabled;
+    const bool same = cfg->monitoring.prometheus_port == cfg->server.port;
+    struct cdc_err err;
+
+    if (http_start(web, NULL, cfg->server.port, &metrics, cfg->cdc.source_name, &err) != CDC_OK)
+        log_error(MOD, "health endpoints are off: %s", err.msg);
+    else
+        http_set_metrics_enabled(*web, prom_on && same);
+    if (prom_on && !same &&
+        http_start(prom, NULL, cfg->monitoring.prometheus_port, &metrics, cfg->cdc.source_name,
+                   &err) != CDC_OK)
+        log_error(MOD, "prometheus endpoint is off: %s", err.msg);
+}
+
 int
 main(int argc, char **argv)
 {
+    struct http_server *web = NULL, *prom = NULL;
     struct cdc_config cfg;
     struct args a;
     struct cdc_err err;
@@ -318,9 +349,14 @@ main(int argc, char **argv)
     }
     cdc_log_set_context(cfg.cdc.source_name, cfg.cdc.slot_name);
     log_info(MOD, "cdc-handler %s starting", CDC_VERSION);
+    metrics_init(&metrics);
+    start_http(&cfg, &web, &prom);
     a.popts.cfg = &cfg;
     a.popts.stop = &stop_flag;
+    a.popts.metrics = &metrics;
     code = supervise(&a.popts);
+    http_stop(prom);
+    http_stop(web);
 out:
     cfg_free(&cfg);
     free(a.overrides);

@@ -25,7 +25,7 @@
 struct http_server;
 
 /* /health turns 503 when the last heartbeat is older than this (http_set_stale_ms()). */
-#define HTTP_DEFAULT_STALE_MS 30000
+#define HTTP_DEFAULT_STALE_MS 60000
 
 /*
  * Start serving on addr:port. addr is a numeric IPv4/IPv6 address or a host

@@ -108,8 +108,9 @@ metrics_dep_name(enum metrics_dep d)
 
 /* ---- /ready reasons: a seqlock over atomic chars ---- */
 
+/* Write the reason and the connection_up gauge together, so a reader sees a matching pair. */
 static void
-metrics_reason_write(struct metrics_reason *r, const char *s)
+metrics_reason_write(struct metrics_reason *r, const char *s, _Atomic int64_t *up, int64_t v)
 {
     uint32_t seq = atomic_load_explicit(&r->seq, memory_order_relaxed);
     size_t i;
@@ -126,34 +127,34 @@ metrics_reason_write(struct metrics_reason *r, const char *s)
     for (i = 0; i + 1 < METRICS_REASON_MAX && s[i] != '\0'; i++)
         atomic_store_explicit(&r->text[i], s[i], memory_order_relaxed);
     atomic_store_explicit(&r->text[i], '\0', memory_order_relaxed);
+    atomic_store_explicit(up, v, memory_order_relaxed);
     atomic_store_explicit(&r->seq, seq + 2, memory_order_release);
 }
 
 void
 metrics_dep_up(struct cdc_metrics *m, enum metrics_dep d)
 {
-    metrics_reason_write(&m->reason[d], "");
-    metrics_set(&m->connection_up[d], 1);
+    metrics_reason_write(&m->reason[d], "", &m->connection_up[d], 1);
 }
 
 void
 metrics_dep_down(struct cdc_metrics *m, enum metrics_dep d, const char *reason)
 {
-    /* The reason first, so a reader that sees up == 0 finds it (or the previous one). */
-    metrics_reason_write(&m->reason[d], reason != NULL ? reason : "not connected");
-    metrics_set(&m->connection_up[d], 0);
+    metrics_reason_write(&m->reason[d], reason != NULL ? reason : "not connected",
+                         &m->connection_up[d], 0);
 }
 
 bool
 metrics_dep_state(const struct cdc_metrics *m, enum metrics_dep d, char *out, size_t n)
 {
     struct metrics_reason *r = (struct metrics_reason *) &m->reason[d];
-    bool up = ld_i64(&m->connection_up[d]) == 1;
+    bool up = false;
 
     for (int tries = 0; tries < 1000; tries++) {
         uint32_t s1 = atomic_load_explicit(&r->seq, memory_order_acquire);
         size_t i;
 
+        up = ld_i64(&m->connection_up[d]) == 1;
         for (i = 0; i + 1 < n && i < METRICS_REASON_MAX; i++) {
             out[i] = atomic_load_explicit(&r->text[i], memory_order_relaxed);
             if (out[i] == '\0')
@@ -174,6 +175,8 @@ metrics_dep_state(const struct cdc_metrics *m, enum metrics_dep d, char *out, si
 static void
 put_label_value(struct cdc_buf *out, const char *v)
 {
+    if (v == NULL)
+        return;
     for (; *v != '\0'; v++) {
         if (*v == '\\')
             cdc_buf_puts(out, "\\\\");

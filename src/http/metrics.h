@@ -138,8 +138,10 @@ void metrics_dep_up(struct cdc_metrics *m, enum metrics_dep d);
 void metrics_dep_down(struct cdc_metrics *m, enum metrics_dep d, const char *reason);
 
 /*
- * Copy dependency d's reason into out[0..n) (NUL-terminated, n > 0). Lock-free:
- * retries while a writer is mid-copy. Returns true if d is up.
+ * Copy dependency d's reason into out[0..n) (NUL-terminated, n > 0) and
+ * return whether d is up; the pair is consistent when both were set through
+ * metrics_dep_up()/metrics_dep_down(). Lock-free: retries while a writer is
+ * mid-copy, and after 1000 failed tries gives "state changing" as the reason.
  */
 bool metrics_dep_state(const struct cdc_metrics *m, enum metrics_dep d, char *out, size_t n);
 

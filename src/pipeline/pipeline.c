@@ -31,6 +31,9 @@
 
 struct pipeline {
     const struct pipeline_opts *o;
+    struct cdc_metrics *m; /* never NULL: o->metrics or own_metrics */
+    struct cdc_metrics own_metrics;
+    uint64_t resent_seen; /* jssink resends already added to the metrics */
     const struct cdc_config *cfg;
     struct ckpt_store *ckpt;
     struct ckpt_record rec; /* the last record written (or loaded) */
@@ -97,11 +100,13 @@ on_ack(void *closure, const char *msg_id, size_t id_len, bool ok, bool duplicate
     cdc_lsn commit_lsn;
     uint32_t seq;
 
-    (void) duplicate;
     if (!ok || !env_event_id_parse(msg_id, id_len, &commit_lsn, &seq))
         return;
+    if (duplicate)
+        metrics_inc(&p->m->publish_duplicates_total);
     if (ackt_ack(p->ackt, commit_lsn)) {
         atomic_fetch_add(&p->acked, 1);
+        metrics_inc(&p->m->events_acked_total);
         uint64_t cur = atomic_load(&p->stream_seq);
         while (stream_seq > cur && !atomic_compare_exchange_weak(&p->stream_seq, &cur, stream_seq))
             ;
@@ -232,6 +237,11 @@ checkpoint(struct pipeline *p, struct cdc_err *err)
     next.stream_seq = atomic_load(&p->stream_seq);
     next.time_us = wall_us();
     rc = ckpt_save(p->ckpt, &next, err);
+    if (rc != CDC_OK) {
+        metrics_inc(&p->m->checkpoint_failures_total);
+        metrics_inc(&p->m->errors_total[METRICS_ERR_CHECKPOINT]);
+        metrics_dep_down(p->m, METRICS_DEP_CHECKPOINT, err->msg);
+    }
     if (rc == CDC_ERR_FATAL) /* e.g. another writer owns the checkpoint: stop publishing */
         return cdc_err_prefix(err, "could not write checkpoint");
     if (rc != CDC_OK) {
@@ -241,6 +251,8 @@ checkpoint(struct pipeline *p, struct cdc_err *err)
     }
     log_debug(MOD, "checkpoint at " CDC_LSN_FMT, CDC_LSN_ARGS(next.lsn));
     p->rec = next;
+    metrics_inc(&p->m->checkpoint_writes_total);
+    metrics_dep_up(p->m, METRICS_DEP_CHECKPOINT);
     /* durable: now PostgreSQL may be told, at once rather than at the next status tick */
     pgsrc_set_flushed(p->src, p->rec.lsn);
     (void) pgsrc_send_status(p->src, true, NULL);
@@ -274,6 +286,7 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
     if (rc != CDC_OK)
         return rc;
     p->published++;
+    metrics_inc(&p->m->events_total[ch->op]);
     return CDC_OK;
 }
 
@@ -284,8 +297,10 @@ handle_data(struct pipeline *p, const struct pgsrc_msg *m, bool *stop, struct cd
     cdc_rc rc;
 
     rc = pgd_feed(p->dec, m->data, m->len, m->wal_start, &out, err);
-    if (rc != CDC_OK)
+    if (rc != CDC_OK) {
+        metrics_inc(&p->m->errors_total[METRICS_ERR_DECODE]);
         return rc == CDC_ERR_PROTO ? cdc_err_set(err, CDC_ERR_FATAL, "%s", err->msg) : rc;
+    }
     switch (out.kind) {
     case PGD_BEGIN:
         p->in_txn = true;
@@ -301,6 +316,7 @@ handle_data(struct pipeline *p, const struct pgsrc_msg *m, bool *stop, struct cd
         p->in_txn = false;
         p->last_commit_end = out.end_lsn;
         ackt_commit(p->ackt, out.end_lsn);
+        metrics_inc(&p->m->transactions_total);
         if (p->o->stop_at_lsn != 0 && out.end_lsn >= p->o->stop_at_lsn)
             *stop = true;
         return CDC_OK;
@@ -323,6 +339,21 @@ should_finish(struct pipeline *p)
     return false;
 }
 
+/* Gauges and derived counters, refreshed on the checkpoint tick rather than per event. */
+static void
+update_gauges(struct pipeline *p)
+{
+    struct jssink_stats st;
+    cdc_lsn received = pgsrc_received(p->src);
+
+    jssink_stats(p->sink, &st);
+    metrics_add(&p->m->publish_resent_total, st.resent - p->resent_seen);
+    p->resent_seen = st.resent;
+    metrics_set(&p->m->buffer_events, (int64_t) jssink_pending(p->sink));
+    metrics_set(&p->m->checkpoint_lag_bytes,
+                received > p->rec.lsn ? (int64_t) (received - p->rec.lsn) : 0);
+}
+
 static cdc_rc
 stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
 {
@@ -334,9 +365,13 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     while (!*p->o->stop && !finish) {
         struct pgsrc_msg m;
 
+        metrics_heartbeat(p->m);
         rc = pgsrc_read(p->src, 100, &m, err);
-        if (rc != CDC_OK)
+        if (rc != CDC_OK) {
+            metrics_dep_down(p->m, METRICS_DEP_SOURCE, err->msg);
+            metrics_inc(&p->m->errors_total[METRICS_ERR_SOURCE]);
             break;
+        }
         if (m.kind == PGSRC_DATA) {
             p->last_data_ms = now_ms();
             rc = handle_data(p, &m, &finish, err);
@@ -347,9 +382,13 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
             ackt_idle_advance(p->ackt, m.wal_end);
         }
         rc = jssink_poll(p->sink, err);
-        if (rc != CDC_OK)
+        if (rc != CDC_OK) {
+            metrics_dep_down(p->m, METRICS_DEP_NATS, err->msg);
+            metrics_inc(&p->m->errors_total[METRICS_ERR_SINK]);
             break;
+        }
         if (now_ms() - p->last_ckpt_ms >= interval) {
+            update_gauges(p);
             rc = checkpoint(p, err);
             if (rc != CDC_OK)
                 break;
@@ -383,6 +422,16 @@ shutdown_gracefully(struct pipeline *p, struct cdc_err *err)
     return CDC_OK;
 }
 
+/* A dependency could not be reached: say so to /ready and the error counter, pass rc on. */
+static cdc_rc
+dep_failed(struct pipeline *p, enum metrics_dep d, enum metrics_errtype t, cdc_rc rc,
+           const struct cdc_err *err)
+{
+    metrics_dep_down(p->m, d, err->msg);
+    metrics_inc(&p->m->errors_total[t]);
+    return rc;
+}
+
 static cdc_rc
 run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
 {
@@ -392,17 +441,18 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     cdc_rc rc;
 
     rc = ckpt_open(&p->ckpt, p->cfg->cdc.checkpoint_storage, err);
+    if (rc == CDC_OK)
+        rc = ckpt_load(p->ckpt, &p->rec, &have_ckpt, err);
     if (rc != CDC_OK)
-        return rc;
-    rc = ckpt_load(p->ckpt, &p->rec, &have_ckpt, err);
-    if (rc != CDC_OK)
-        return rc;
+        return dep_failed(p, METRICS_DEP_CHECKPOINT, METRICS_ERR_CHECKPOINT, rc, err);
+    metrics_dep_up(p->m, METRICS_DEP_CHECKPOINT);
     rc = open_sink(p, err);
     if (rc != CDC_OK)
-        return rc;
+        return dep_failed(p, METRICS_DEP_NATS, METRICS_ERR_SINK, rc, err);
+    metrics_dep_up(p->m, METRICS_DEP_NATS);
     rc = open_source(p, &slot, err);
     if (rc != CDC_OK)
-        return rc;
+        return dep_failed(p, METRICS_DEP_SOURCE, METRICS_ERR_SOURCE, rc, err);
     rc = reconcile(p, &slot, have_ckpt, &start, err);
     if (rc != CDC_OK)
         return rc;
@@ -418,7 +468,8 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     pgsrc_set_flushed(p->src, slot.confirmed_flush);
     rc = pgsrc_start(p->src, start, err);
     if (rc != CDC_OK)
-        return rc;
+        return dep_failed(p, METRICS_DEP_SOURCE, METRICS_ERR_SOURCE, rc, err);
+    metrics_dep_up(p->m, METRICS_DEP_SOURCE);
     res->streamed = true;
     log_info(
         MOD, "streaming from " CDC_LSN_FMT " (slot \"%s\", publication \"%s\") to stream \"%s\"",
@@ -439,6 +490,12 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     memset(res, 0, sizeof(*res));
     p.o = o;
     p.cfg = o->cfg;
+    if (o->metrics != NULL) {
+        p.m = o->metrics;
+    } else {
+        metrics_init(&p.own_metrics);
+        p.m = &p.own_metrics;
+    }
     env_ctx_init(&p.env, o->cfg->cdc.source_name);
     rc = run(&p, res, err);
     if (rc != CDC_OK && res->streamed) {

@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "core/err.h"
 #include "core/lsn.h"
+#include "http/metrics.h"
 
 struct pipeline_opts {
     const struct cdc_config *cfg;
@@ -31,6 +32,7 @@ struct pipeline_opts {
     cdc_lsn stop_at_lsn;         /* stop after the commit reaching this position; 0: never */
     bool accept_slot_position;   /* start from a slot that is ahead of the checkpoint */
     volatile sig_atomic_t *stop; /* set by the signal handler: shut down gracefully */
+    struct cdc_metrics *metrics; /* counters for /metrics and /ready; NULL: a private one */
 };
 
 struct pipeline_result {
