@@ -113,7 +113,7 @@ static void
 metrics_reason_write(struct metrics_reason *r, const char *s, _Atomic int64_t *up, int64_t v)
 {
     uint32_t seq = atomic_load_explicit(&r->seq, memory_order_relaxed);
-    size_t i;
+    size_t i, n;
 
     /* Writers take the odd state in turn; readers only ever retry. */
     for (;;) {
@@ -124,9 +124,10 @@ metrics_reason_write(struct metrics_reason *r, const char *s, _Atomic int64_t *u
         seq = atomic_load_explicit(&r->seq, memory_order_relaxed);
     }
     atomic_thread_fence(memory_order_release);
-    for (i = 0; i + 1 < METRICS_REASON_MAX && s[i] != '\0'; i++)
+    n = strnlen(s, METRICS_REASON_MAX - 1);
+    for (i = 0; i < n; i++)
         atomic_store_explicit(&r->text[i], s[i], memory_order_relaxed);
-    atomic_store_explicit(&r->text[i], '\0', memory_order_relaxed);
+    atomic_store_explicit(&r->text[n], '\0', memory_order_relaxed);
     atomic_store_explicit(up, v, memory_order_relaxed);
     atomic_store_explicit(&r->seq, seq + 2, memory_order_release);
 }
