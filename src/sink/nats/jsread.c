@@ -51,7 +51,8 @@ reader_open(struct reader *r, const char *url, const char *stream, const char *f
                            stream, natsStatus_GetText(st), (int) jerr);
     }
     r->last_seq = si->State.LastSeq;
-    subject = filter ? filter : (si->Config->SubjectsLen > 0 ? si->Config->Subjects[0] : ">");
+    /* a consumer needs a subject: the stream's only one, or all of them */
+    subject = filter ? filter : (si->Config->SubjectsLen == 1 ? si->Config->Subjects[0] : ">");
     jsSubOptions_Init(&so);
     so.Stream = stream;
     so.Ordered = true;

@@ -2,12 +2,19 @@
  * jssink.c - asynchronous JetStream publishing with resends; see jssink.h.
  *
  * Threads: the owner calls create/publish/poll/flush/destroy. libnats calls
- * on_pub_ack() on its own thread: a success is handed to opts.on_ack; a
- * failure that a resend can fix (ack timeout, no responders while a leader is
- * elected) keeps the message on the retry list, under `lock`, with a due
- * time from the backoff; the owner's next poll resends it under the same
- * Nats-Msg-Id. A failure the server reports for the message itself is kept
- * as the fatal error for the owner to see.
+ * on_pub_ack() on its own thread, once per attempt, and hands us the message
+ * (nats.h, jsPubAckHandler: the handler owns it). A success goes to
+ * opts.on_ack and the message is freed. A failure a resend can fix puts the
+ * message on the retry list, under `lock`, due after the next backoff delay;
+ * the owner's next jssink_poll() resends it under the same Nats-Msg-Id (never
+ * from the handler: a resend can stall on a full window, and the window only
+ * empties when handlers return). A failure a resend cannot fix is kept as the
+ * fatal error for the owner to see.
+ *
+ * With jsPubOptions.MaxWait set, libnats 3.4 fails an unacked async publish
+ * with NATS_TIMEOUT (a timer in js.c). An attempt that timed out is removed
+ * from libnats's pending map, so its late ack, if any, is dropped there: each
+ * message reaches opts.on_ack exactly once, whatever the number of attempts.
  */
 #include "sink/nats/jssink.h"
 
@@ -29,6 +36,12 @@ struct retry {
     int64_t due_ms;
 };
 
+/* A message that got "no responders": since when, to give it up after no_responders_limit_ms. */
+struct nr_mark {
+    const natsMsg *msg; /* identity only: the message may be inside libnats */
+    int64_t since_ms;
+};
+
 struct jssink {
     struct jssink_opts o;
     char *stream;
@@ -38,11 +51,16 @@ struct jssink {
     jsCtx *js;
     jsPubOptions po;
 
-    pthread_mutex_t lock;  /* guards retries, bo and fatal */
+    pthread_mutex_t lock;  /* guards everything down to last_fail */
     struct retry *retries; /* failed publishes waiting to be resent */
     size_t n_retries, cap_retries;
+    struct nr_mark *nr; /* messages whose last attempt got "no responders" */
+    size_t n_nr, cap_nr;
     struct backoff bo;
-    char fatal[CDC_ERR_MSG_MAX]; /* non-empty once the stream rejected a message */
+    char fatal[CDC_ERR_MSG_MAX]; /* non-empty once a message has been given up */
+    char last_fail[200];         /* why the last resent message failed, for timeout messages */
+
+    bool async_used; /* libnats built its async-publish state (first publish handed over) */
 
     _Atomic uint64_t published;
     _Atomic uint64_t acked;
@@ -73,6 +91,7 @@ jssink_opts_init(struct jssink_opts *o)
     o->publish_deadline_ms = 30000;
     o->retry_base_ms = 100;
     o->retry_cap_ms = 8000;
+    o->no_responders_limit_ms = 30000;
 }
 
 /* A URL for messages, with any user:password@ replaced by three asterisks. */
@@ -105,40 +124,144 @@ url_list(const struct jssink_opts *o, char *out, size_t n)
     }
 }
 
-/* Ack timeouts and missing responders are fixed by a resend; a server verdict on the message is
- * not. */
-static bool
-is_transient(const jsPubAckErr *pae)
+enum ack_fail {
+    ACK_FAIL_RESEND,        /* resend until acked */
+    ACK_FAIL_NO_RESPONDERS, /* resend, for at most no_responders_limit_ms */
+    ACK_FAIL_REJECTED       /* the stream refused this message: a resend would be refused too */
+};
+
+/* See the top of jssink.h for why each case is where it is. */
+static enum ack_fail
+classify_failure(const jsPubAckErr *pae)
 {
-    return pae->Err == NATS_TIMEOUT || pae->Err == NATS_NO_RESPONDERS ||
-           pae->Err == NATS_CONNECTION_CLOSED || pae->Err == NATS_CONNECTION_DISCONNECTED ||
-           pae->ErrCode == 0;
+    if (pae->Err == NATS_NO_RESPONDERS)
+        return ACK_FAIL_NO_RESPONDERS;
+    switch ((int) pae->ErrCode) {
+    case 0: /* no JetStream verdict: ack timeout, unreadable reply */
+    case JSClusterNotAvailErr:
+    case JSClusterNotLeaderErr:
+    case JSInsufficientResourcesErr:
+    case JSStreamOfflineErr:
+        return ACK_FAIL_RESEND;
+    default:
+        return ACK_FAIL_REJECTED;
+    }
 }
 
-static void
-keep_for_retry(struct jssink *s, natsMsg *msg)
+/* lock held */
+static ssize_t
+nr_find(const struct jssink *s, const natsMsg *msg)
 {
-    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_nr; i++)
+        if (s->nr[i].msg == msg)
+            return (ssize_t) i;
+    return -1;
+}
+
+/* lock held */
+static void
+nr_forget(struct jssink *s, const natsMsg *msg)
+{
+    ssize_t i = s->n_nr > 0 ? nr_find(s, msg) : -1;
+
+    if (i >= 0)
+        s->nr[i] = s->nr[--s->n_nr];
+}
+
+/* lock held. Remember since when msg gets "no responders"; false if out of memory. */
+static bool
+nr_note(struct jssink *s, const natsMsg *msg)
+{
+    if (nr_find(s, msg) >= 0)
+        return true;
+    if (s->n_nr == s->cap_nr) {
+        size_t ncap = s->cap_nr ? s->cap_nr * 2 : 16;
+        struct nr_mark *r = realloc(s->nr, ncap * sizeof(*r));
+
+        if (r == NULL)
+            return false;
+        s->nr = r;
+        s->cap_nr = ncap;
+    }
+    s->nr[s->n_nr].msg = msg;
+    s->nr[s->n_nr].since_ms = now_ms();
+    s->n_nr++;
+    return true;
+}
+
+/* lock held. Give msg up: keep the reason for the owner, and free it. */
+static void
+give_up(struct jssink *s, natsMsg *msg, const char *why)
+{
+    if (s->fatal[0] == '\0')
+        snprintf(s->fatal, sizeof(s->fatal), "%s", why);
+    nr_forget(s, msg);
+    natsMsg_Destroy(msg);
+}
+
+/* lock held. Queue msg for a resend after the next backoff delay (or at once when !backoff). */
+static void
+queue_resend(struct jssink *s, natsMsg *msg, bool backoff)
+{
     if (s->n_retries == s->cap_retries) {
         size_t ncap = s->cap_retries ? s->cap_retries * 2 : 64;
         struct retry *r = realloc(s->retries, ncap * sizeof(*r));
 
         if (r == NULL) {
-            snprintf(s->fatal, sizeof(s->fatal), "out of memory keeping a message to resend");
-            pthread_mutex_unlock(&s->lock);
-            natsMsg_Destroy(msg);
+            give_up(s, msg, "out of memory keeping a message to resend");
             return;
         }
         s->retries = r;
         s->cap_retries = ncap;
     }
     s->retries[s->n_retries].msg = msg;
-    s->retries[s->n_retries].due_ms = now_ms() + backoff_next_ms(&s->bo);
+    s->retries[s->n_retries].due_ms = now_ms() + (backoff ? backoff_next_ms(&s->bo) : 0);
     s->n_retries++;
+}
+
+static void
+ack_ok(struct jssink *s, natsMsg *msg, const char *id, const jsPubAck *pa)
+{
+    if (s->o.on_ack != NULL && id != NULL)
+        s->o.on_ack(s->o.closure, id, strlen(id), true, pa->Duplicate, pa->Sequence);
+    if (pa->Duplicate)
+        atomic_fetch_add(&s->duplicates, 1);
+    /* counted after on_ack: once jssink_flush() sees nothing pending, every on_ack has returned */
+    atomic_fetch_add(&s->acked, 1);
+    pthread_mutex_lock(&s->lock);
+    backoff_reset(&s->bo);
+    nr_forget(s, msg);
+    pthread_mutex_unlock(&s->lock);
+    natsMsg_Destroy(msg);
+}
+
+static void
+ack_failed(struct jssink *s, natsMsg *msg, const char *id, const jsPubAckErr *pae)
+{
+    enum ack_fail kind = classify_failure(pae);
+    const char *text = pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err);
+    char why[CDC_ERR_MSG_MAX];
+
+    pthread_mutex_lock(&s->lock);
+    snprintf(s->last_fail, sizeof(s->last_fail), "%s", text);
+    if (kind == ACK_FAIL_REJECTED) {
+        snprintf(why, sizeof(why), "stream \"%s\" rejected message \"%s\" on \"%s\": %s (error %d)",
+                 s->stream, id ? id : "?", natsMsg_GetSubject(msg), text, (int) pae->ErrCode);
+        give_up(s, msg, why);
+    } else if (kind == ACK_FAIL_NO_RESPONDERS && !nr_note(s, msg)) {
+        give_up(s, msg, "out of memory keeping a message to resend");
+    } else {
+        if (kind == ACK_FAIL_RESEND)
+            nr_forget(s, msg);      /* the limit is for "no responders" without a break */
+        queue_resend(s, msg, true); /* we own msg now; the owner thread resends it */
+    }
     pthread_mutex_unlock(&s->lock);
 }
 
-/* libnats thread. */
+/*
+ * The AckHandler, on a libnats thread, once per attempt. We own msg from here
+ * on (nats.h, jsPubAckHandler): it is freed, or kept for a resend.
+ */
 static void
 on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
@@ -147,31 +270,12 @@ on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closur
 
     (void) js;
     natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
-    if (pa != NULL) {
-        atomic_fetch_add(&s->acked, 1);
-        if (pa->Duplicate)
-            atomic_fetch_add(&s->duplicates, 1);
-        if (s->o.on_ack != NULL && id != NULL)
-            s->o.on_ack(s->o.closure, id, strlen(id), true, pa->Duplicate, pa->Sequence);
-        pthread_mutex_lock(&s->lock);
-        backoff_reset(&s->bo);
-        pthread_mutex_unlock(&s->lock);
+    if (pa != NULL)
+        ack_ok(s, msg, id, pa);
+    else if (pae != NULL)
+        ack_failed(s, msg, id, pae);
+    else
         natsMsg_Destroy(msg);
-        return;
-    }
-    if (pae != NULL && is_transient(pae)) {
-        keep_for_retry(s, msg); /* we own msg now; it is resent by the owner thread */
-        return;
-    }
-    pthread_mutex_lock(&s->lock);
-    if (s->fatal[0] == '\0')
-        snprintf(s->fatal, sizeof(s->fatal),
-                 "stream \"%s\" rejected message \"%s\" on \"%s\": %s (error %d)", s->stream,
-                 id ? id : "?", natsMsg_GetSubject(msg),
-                 pae && pae->ErrText ? pae->ErrText : "unknown error",
-                 pae ? (int) pae->ErrCode : 0);
-    pthread_mutex_unlock(&s->lock);
-    natsMsg_Destroy(msg);
 }
 
 /* o is the caller's options: urls and password are used here and not kept */
@@ -260,8 +364,9 @@ ensure_stream(struct jssink *s, struct cdc_err *err)
         return CDC_OK;
     }
     if (st != NATS_OK)
-        return cdc_err_set(err, CDC_ERR_RETRY, "could not look up stream \"%s\": %s (error %d)",
-                           s->stream, natsStatus_GetText(st), (int) jerr);
+        return cdc_err_set(err, CDC_ERR_RETRY, "could not look up stream \"%s\": %s (error %d)%s",
+                           s->stream, natsStatus_GetText(st), (int) jerr,
+                           st == NATS_NO_RESPONDERS ? ": is JetStream enabled on the server?" : "");
     have[0] = '\0';
     for (int i = 0; i < si->Config->SubjectsLen; i++) {
         if (jssink_subject_covers(si->Config->Subjects[i], ours)) {
@@ -334,12 +439,29 @@ fail:
     return rc;
 }
 
+/* Take back what libnats still holds, then wait for a running AckHandler to return. */
+static void
+drain_acks(struct jssink *s)
+{
+    natsMsgList pending = {NULL, 0};
+    jsPubOptions po;
+
+    /* acks that arrive after this find nothing to match and are not handed to us */
+    if (js_PublishAsyncGetPendingList(&pending, s->js) == NATS_OK)
+        natsMsgList_Destroy(&pending);
+    /* libnats counts a handler that is running as pending until it returns */
+    jsPubOptions_Init(&po);
+    po.MaxWait = 5000;
+    js_PublishAsyncComplete(s->js, &po);
+}
+
 void
 jssink_destroy(struct jssink *s)
 {
     if (s == NULL)
         return;
-    /* closing the connection stops the ack handler before the state it uses goes away */
+    if (s->async_used)
+        drain_acks(s); /* libnats 3.4 crashes on a context that never published async */
     if (s->nc != NULL)
         natsConnection_Close(s->nc);
     jsCtx_Destroy(s->js);
@@ -348,6 +470,7 @@ jssink_destroy(struct jssink *s)
     for (size_t i = 0; i < s->n_retries; i++)
         natsMsg_Destroy(s->retries[i].msg);
     free(s->retries);
+    free(s->nr);
     pthread_mutex_destroy(&s->lock);
     free(s->stream);
     free(s->prefix);
@@ -355,38 +478,142 @@ jssink_destroy(struct jssink *s)
 }
 
 cdc_rc
-jssink_poll(struct jssink *s, struct cdc_err *err)
+jssink_last_error(const struct jssink *s, struct cdc_err *err)
 {
-    int64_t now = now_ms();
+    struct jssink *m = (struct jssink *) s; /* the lock is not part of the value */
+    cdc_rc rc = CDC_OK;
+
+    pthread_mutex_lock(&m->lock);
+    if (m->fatal[0] != '\0')
+        rc = cdc_err_set(err, CDC_ERR_FATAL, "%s", m->fatal);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* lock held. Has msg had "no responders" for too long? Then give it up and say so. */
+static bool
+given_up_no_stream(struct jssink *s, natsMsg *msg, int64_t now)
+{
+    ssize_t i = s->n_nr > 0 ? nr_find(s, msg) : -1;
+    char why[CDC_ERR_MSG_MAX];
+    int64_t waited;
+
+    if (i < 0 || (waited = now - s->nr[i].since_ms) < s->o.no_responders_limit_ms)
+        return false;
+    snprintf(why, sizeof(why),
+             "no stream matches subject \"%s\" (no responders for %" PRId64
+             " ms): was stream \"%s\" deleted, or its subjects changed?",
+             natsMsg_GetSubject(msg), waited, s->stream);
+    give_up(s, msg, why);
+    return true;
+}
+
+/* lock held. Take the first message due for a resend off the list, or NULL. */
+static natsMsg *
+next_due(struct jssink *s, int64_t now)
+{
     size_t i = 0;
 
-    pthread_mutex_lock(&s->lock);
-    if (s->fatal[0] != '\0') {
-        cdc_rc rc = cdc_err_set(err, CDC_ERR_FATAL, "%s", s->fatal);
-
-        pthread_mutex_unlock(&s->lock);
-        return rc;
-    }
     while (i < s->n_retries) {
         natsMsg *m = s->retries[i].msg;
-        natsStatus st;
 
         if (s->retries[i].due_ms > now) {
             i++;
             continue;
         }
-        /* publish outside the lock: the ack handler may need it */
         s->retries[i] = s->retries[--s->n_retries];
-        pthread_mutex_unlock(&s->lock);
-        st = js_PublishMsgAsync(s->js, &m, &s->po);
-        if (st == NATS_OK)
-            atomic_fetch_add(&s->resent, 1);
-        else
-            keep_for_retry(s, m); /* window full or disconnected: later */
-        pthread_mutex_lock(&s->lock);
+        if (!given_up_no_stream(s, m, now))
+            return m;
     }
+    return NULL;
+}
+
+cdc_rc
+jssink_poll(struct jssink *s, struct cdc_err *err)
+{
+    int64_t now = now_ms();
+
+    for (;;) {
+        natsMsg *m;
+        natsStatus st;
+
+        pthread_mutex_lock(&s->lock);
+        m = s->fatal[0] == '\0' ? next_due(s, now) : NULL;
+        pthread_mutex_unlock(&s->lock);
+        if (m == NULL)
+            break;
+        /* outside the lock: a stalled publish waits for the AckHandler, which takes it */
+        st = js_PublishMsgAsync(s->js, &m, &s->po);
+        if (st == NATS_OK) {
+            atomic_fetch_add(&s->resent, 1);
+            s->async_used = true;
+            continue;
+        }
+        /* window full, or the reconnect buffer is: try again at the next poll, not now */
+        pthread_mutex_lock(&s->lock);
+        queue_resend(s, m, false);
+        pthread_mutex_unlock(&s->lock);
+        break;
+    }
+    return jssink_last_error(s, err);
+}
+
+/* The publish could not be handed over; what it means for the caller. */
+static cdc_rc
+publish_failed(struct jssink *s, natsStatus st, const char *subject, const char *msg_id, size_t len,
+               struct cdc_err *err)
+{
+    switch (st) {
+    case NATS_MAX_PAYLOAD:
+        return cdc_err_set(err, CDC_ERR_FATAL,
+                           "could not publish \"%s\" to \"%s\": %zu bytes exceed the server's "
+                           "max_payload of %" PRId64 " bytes",
+                           msg_id, subject, len, natsConnection_GetMaxPayload(s->nc));
+    case NATS_INVALID_SUBJECT:
+    case NATS_INVALID_ARG:
+        return cdc_err_set(err, CDC_ERR_FATAL, "could not publish \"%s\" to \"%s\": %s", msg_id,
+                           subject, natsStatus_GetText(st));
+    default:
+        return cdc_err_set(err, CDC_ERR_RETRY, "could not publish \"%s\" to \"%s\": %s", msg_id,
+                           subject, natsStatus_GetText(st));
+    }
+}
+
+/* Still no room after publish_deadline_ms: say how much is outstanding and why. */
+static cdc_rc
+publish_stuck(struct jssink *s, struct cdc_err *err)
+{
+    char why[sizeof(s->last_fail)];
+
+    pthread_mutex_lock(&s->lock);
+    memcpy(why, s->last_fail, sizeof(why));
     pthread_mutex_unlock(&s->lock);
-    return CDC_OK;
+    return cdc_err_set(
+        err, CDC_ERR_RETRY,
+        "no room to publish for %" PRId64 " ms: %" PRIu64 " publishes unacknowledged%s%s",
+        s->o.publish_deadline_ms, jssink_pending(s), why[0] ? ", last failure: " : "", why);
+}
+
+static natsStatus
+build_msg(natsMsg **out, const char *subject, const char *msg_id, const void *data, size_t len,
+          const struct jssink_hdr *extra, int n_extra)
+{
+    natsMsg *m = NULL;
+    natsStatus st;
+
+    if (len > INT32_MAX)
+        return NATS_MAX_PAYLOAD;
+    st = natsMsg_Create(&m, subject, NULL, data, (int) len);
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id);
+    for (int i = 0; st == NATS_OK && i < n_extra; i++)
+        st = natsMsgHeader_Set(m, extra[i].name, extra[i].value);
+    if (st != NATS_OK) {
+        natsMsg_Destroy(m);
+        return st;
+    }
+    *out = m;
+    return NATS_OK;
 }
 
 cdc_rc
@@ -398,42 +625,35 @@ jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const 
     natsStatus st;
     cdc_rc rc;
 
-    st = natsMsg_Create(&m, subject, NULL, data, (int) len);
-    if (st == NATS_OK)
-        st = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id);
-    for (int i = 0; st == NATS_OK && i < n_extra; i++)
-        st = natsMsgHeader_Set(m, extra[i].name, extra[i].value);
-    if (st != NATS_OK) {
-        natsMsg_Destroy(m);
-        return cdc_err_set(err, CDC_ERR_NOMEM, "could not build message \"%s\": %s", msg_id,
-                           natsStatus_GetText(st));
-    }
+    st = build_msg(&m, subject, msg_id, data, len, extra, n_extra);
+    if (st != NATS_OK)
+        return st == NATS_NO_MEMORY ? cdc_err_set(err, CDC_ERR_NOMEM, "out of memory")
+                                    : publish_failed(s, st, subject, msg_id, len, err);
     for (;;) {
         st = js_PublishMsgAsync(s->js, &m, &s->po); /* takes m on success */
         if (st == NATS_OK)
             break;
-        if (st != NATS_TIMEOUT) {
-            natsMsg_Destroy(m);
-            return cdc_err_set(err, st == NATS_MAX_PAYLOAD ? CDC_ERR_FATAL : CDC_ERR_RETRY,
-                               "could not publish \"%s\" to \"%s\": %s", msg_id, subject,
-                               natsStatus_GetText(st));
+        /* window full (after the stall wait), or reconnect buffer full: wait for acks */
+        if (st != NATS_TIMEOUT && st != NATS_INSUFFICIENT_BUFFER) {
+            rc = publish_failed(s, st, subject, msg_id, len, err);
+            goto fail;
         }
-        /* the window is full (StallWait passed): resend what is due, then try again */
         if (deadline == 0)
             deadline = now_ms() + s->o.publish_deadline_ms;
-        rc = jssink_poll(s, err);
+        rc = jssink_poll(s, err); /* resends due messages; reports a given-up one */
         if (rc == CDC_OK && now_ms() >= deadline)
-            rc = cdc_err_set(err, CDC_ERR_RETRY,
-                             "no JetStream acks for %" PRId64 " ms: %" PRIu64
-                             " publishes outstanding",
-                             s->o.publish_deadline_ms, jssink_pending(s));
-        if (rc != CDC_OK) {
-            natsMsg_Destroy(m);
-            return rc;
-        }
+            rc = publish_stuck(s, err);
+        if (rc != CDC_OK)
+            goto fail;
+        if (st == NATS_INSUFFICIENT_BUFFER)
+            usleep(10000); /* this one does not wait inside libnats */
     }
+    s->async_used = true;
     atomic_fetch_add(&s->published, 1);
     return CDC_OK;
+fail:
+    natsMsg_Destroy(m);
+    return rc;
 }
 
 uint64_t
@@ -467,8 +687,9 @@ jssink_flush(struct jssink *s, int64_t timeout_ms, struct cdc_err *err)
         if (rc != CDC_OK)
             return rc;
         if (now_ms() >= deadline)
-            return cdc_err_set(err, CDC_ERR_TIMEOUT, "%" PRIu64 " publishes still unacknowledged",
-                               jssink_pending(s));
+            return cdc_err_set(err, CDC_ERR_TIMEOUT,
+                               "%" PRIu64 " publishes still unacknowledged after %" PRId64 " ms",
+                               jssink_pending(s), timeout_ms);
         usleep(2000);
     }
     return CDC_OK;

@@ -9,8 +9,23 @@
  * Acks arrive on a libnats thread: they are handed to opts.on_ack, which
  * must only record them. Failed publishes are kept and resent with
  * exponential backoff and full jitter by jssink_poll()/jssink_flush() on the
- * owner's thread, until acked. Errors that a resend cannot fix (the stream
- * rejected the message) are reported by jssink_poll() as CDC_ERR_FATAL.
+ * owner's thread, until acked.
+ *
+ * What is resent, and what is not:
+ * - resent until acked: an ack that times out (ack_timeout_ms, also while the
+ *   connection is down), a reply that cannot be read, and the JetStream errors
+ *   that describe a passing state of the server (cluster or stream leader not
+ *   available, stream offline, insufficient resources);
+ * - resent for at most no_responders_limit_ms: "no responders", which is what
+ *   a publish gets while a stream leader is being elected but also when no
+ *   stream matches the subject any more (stream deleted, subjects changed);
+ * - never resent: any other JetStream error about the message (message larger
+ *   than the stream's max_msg_size, stream limits with discard=new, sealed
+ *   stream, ...), and a message larger than the server's max_payload, which
+ *   jssink_publish() refuses at once.
+ * A message that is not resent any more makes jssink_poll(), jssink_flush()
+ * and jssink_last_error() return CDC_ERR_FATAL with the reason; the message
+ * stays counted as pending (never acked). The supervisor decides what next.
  *
  * Knows libnats, streams, subjects and acks; knows nothing of SQL or pgoutput.
  * One owner thread calls everything but the callbacks.
@@ -47,8 +62,10 @@ struct jssink_opts {
         publish_deadline_ms; /* jssink_publish gives up (CDC_ERR_RETRY) after this, default 30000 */
     int64_t retry_base_ms;   /* resend backoff: first ceiling, default 100 */
     int64_t retry_cap_ms;    /* resend backoff: largest ceiling, default 8000 */
-    jssink_ack_fn on_ack;    /* may be NULL */
-    void *closure;           /* passed to on_ack */
+    int64_t no_responders_limit_ms; /* give a message up after "no responders" for this long,
+                                       default 30000 (longer than a leader election) */
+    jssink_ack_fn on_ack;           /* may be NULL */
+    void *closure;                  /* passed to on_ack */
 };
 
 struct jssink_hdr {
@@ -75,7 +92,10 @@ void jssink_opts_init(struct jssink_opts *o);
  */
 cdc_rc jssink_create(struct jssink **out, const struct jssink_opts *o,
                      struct cdc_err *err) CDC_MUST_CHECK;
-/* Close the connection; no on_ack call happens after it returns. NULL: nothing. */
+/*
+ * Drop what is still unacknowledged and close the connection; no on_ack call
+ * happens after it returns (it waits up to 5 s for a running one). NULL: nothing.
+ */
 void jssink_destroy(struct jssink *s);
 
 /*
@@ -88,8 +108,19 @@ cdc_rc jssink_publish(struct jssink *s, const char *subject, const char *msg_id,
                       size_t len, const struct jssink_hdr *extra, int n_extra,
                       struct cdc_err *err) CDC_MUST_CHECK;
 
-/* Resend what is due. CDC_ERR_FATAL once the stream has rejected a message. */
+/*
+ * Resend what is due (owner thread; call it regularly, e.g. every loop turn).
+ * Returns at the first resend that finds the window full, so it never blocks
+ * for more than the library's stall wait (100 ms). CDC_ERR_FATAL once a
+ * message has been given up (see the top of this file).
+ */
 cdc_rc jssink_poll(struct jssink *s, struct cdc_err *err) CDC_MUST_CHECK;
+
+/*
+ * CDC_ERR_FATAL with the reason if a message has been given up, else CDC_OK.
+ * Does no I/O; any thread.
+ */
+cdc_rc jssink_last_error(const struct jssink *s, struct cdc_err *err);
 
 /* Wait until every published message is acked; CDC_ERR_TIMEOUT with the count if not in time. */
 cdc_rc jssink_flush(struct jssink *s, int64_t timeout_ms, struct cdc_err *err) CDC_MUST_CHECK;
