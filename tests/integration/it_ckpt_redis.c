@@ -456,7 +456,7 @@ test_ckpt_redis_outage_is_retry_then_recovers(void **state)
     save_ok(s, &rec);
 
     /* frozen: connected, but no answer */
-    assert_int_equal(kill(p.pid, SIGSTOP), 0);
+    it_freeze(p.pid);
     sample(&rec, 2);
     assert_int_equal(ckpt_save(s, &rec, &err), CDC_ERR_RETRY);
     print_message("while stopped: %s\n", err.msg);

@@ -628,7 +628,7 @@ test_jssink_flush_timeout_reports_outstanding(void **state)
     (void) state;
     priv_nats_start(p);
     s = open_sink(p->url, "ITJS_FLUSH", "itjs11", a);
-    kill(p->pid, SIGSTOP);
+    it_freeze(p->pid);
     publish_range(s, "itjs11.x", 0, 7);
     assert_int_equal(jssink_flush(s, 300, &err), CDC_ERR_TIMEOUT);
     assert_non_null(strstr(err.msg, "7 publishes still unacknowledged"));
@@ -668,7 +668,7 @@ test_jssink_publish_blocks_on_full_window_then_retry(void **state)
     o.publish_deadline_ms = 700;
     if (jssink_create(&s, &o, &err) != CDC_OK)
         fail_msg("jssink_create: %s", err.msg);
-    kill(p->pid, SIGSTOP);
+    it_freeze(p->pid);
     publish_range(s, "itjs13.x", 0, 10); /* fills the window */
     t0 = it_now_ms();
     assert_int_equal(jssink_publish(s, "itjs13.x", "id-10", "{\"i\":10}", 8, NULL, 0, &err),
@@ -704,7 +704,7 @@ test_jssink_resends_after_server_stall_without_duplicates(void **state)
     priv_nats_start(p);
     s = open_sink(p->url, "ITJS_STALL", "itjs4", a);
     publish_range(s, "itjs4.x", 0, 2000);
-    kill(p->pid, SIGSTOP);
+    it_freeze(p->pid);
     publish_range(s, "itjs4.x", 2000, 2400); /* fits the window: they wait for acks */
     for (int i = 0; i < 25; i++) {           /* 2.5 s, longer than the 1 s ack timeout */
         assert_int_equal(jssink_poll(s, &err), CDC_OK);

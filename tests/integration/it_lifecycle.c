@@ -178,7 +178,7 @@ test_sigterm_with_unacked_events_exits_nonzero_and_confirms_nothing_more(void **
     it_wait_slot_active(c, "it_graceless");
     it_sql(c, "INSERT INTO t SELECT generate_series(1, 100)");
     assert_int_equal(it_wait_stream_count("it_graceless", 100, 20000), 100);
-    kill(nats, SIGSTOP);
+    it_freeze(nats);
     it_sql(c, "INSERT INTO t SELECT generate_series(101, 200)");
     usleep(1000000);
     t0 = it_now_ms();

@@ -420,3 +420,30 @@ it_slurp(const char *path)
     fclose(f);
     return s;
 }
+
+void
+it_freeze(pid_t pid)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+    if (kill(pid, SIGSTOP) != 0)
+        fail_msg("could not stop pid %d: %s", (int) pid, strerror(errno));
+    for (int i = 0; i < 500; i++) {
+        char stat[512] = "", *state;
+        FILE *f = fopen(path, "r"); /* /proc files have no size: read, do not seek */
+        bool stopped;
+
+        if (f != NULL) {
+            if (fgets(stat, sizeof(stat), f) == NULL)
+                stat[0] = '\0';
+            fclose(f);
+        }
+        state = strrchr(stat, ')');
+        stopped = state != NULL && (state[2] == 'T' || state[2] == 't');
+        if (stopped)
+            return;
+        usleep(10000);
+    }
+    fail_msg("pid %d did not stop", (int) pid);
+}

@@ -75,5 +75,10 @@ void it_wait_slot_active(PGconn *c, const char *slot);
 uint64_t it_slot_confirmed(PGconn *c, const char *slot);
 /* A whole file as a malloc'd string ("" if it cannot be read). */
 char *it_slurp(const char *path);
+/*
+ * SIGSTOP pid and wait (up to 5 s) until the kernel reports it stopped, so that
+ * nothing sent afterwards can still be processed by it. Fails the test otherwise.
+ */
+void it_freeze(pid_t pid);
 /* Monotonic milliseconds. */
 int64_t it_now_ms(void);
