@@ -1,6 +1,6 @@
 /*
  * test_sigv4.c - SigV4 presigning and RDS IAM tokens against published vectors
- * (/work/shared/vectors/rds-iam-sigv4.md: botocore's generate_db_auth_token
+ * (the team's shared/vectors/rds-iam-sigv4.md: botocore's generate_db_auth_token
  * test, a Java generator's session-token test, AWS's S3 query-string auth
  * example, AWS's signing-key derivation example), plus encoding and the error
  * paths: missing environment credentials, secrets kept out of messages, a
