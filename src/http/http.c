@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "event/json.h"
 
 struct http_server {
@@ -62,7 +63,7 @@ static unsigned
 http_health(struct http_server *s, struct cdc_buf *b)
 {
     int64_t beat = atomic_load_explicit(&s->metrics->heartbeat_ms, memory_order_relaxed);
-    int64_t age = metrics_now_ms() - beat;
+    int64_t age = cdc_now_ms() - beat;
 
     if (age <= atomic_load_explicit(&s->stale_ms, memory_order_relaxed)) {
         cdc_buf_puts(b, "{\"status\":\"ok\"}");

@@ -14,6 +14,8 @@
  */
 #include "http/metrics.h"
 
+#include "core/clock.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -54,27 +56,18 @@ ld_i64(const _Atomic int64_t *p)
     return atomic_load_explicit((_Atomic int64_t *) p, memory_order_relaxed);
 }
 
-int64_t
-metrics_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 metrics_init(struct cdc_metrics *m)
 {
     /* Zero bytes are a valid zero for lock-free atomic integers on every platform we build for. */
     memset(m, 0, sizeof *m);
-    atomic_store_explicit(&m->heartbeat_ms, metrics_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&m->heartbeat_ms, cdc_now_ms(), memory_order_relaxed);
 }
 
 void
 metrics_heartbeat(struct cdc_metrics *m)
 {
-    atomic_store_explicit(&m->heartbeat_ms, metrics_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&m->heartbeat_ms, cdc_now_ms(), memory_order_relaxed);
 }
 
 void

@@ -117,9 +117,6 @@ metrics_gauge_add(_Atomic int64_t *g, int64_t delta)
 /* Record one observation of `us` microseconds. Any thread, lock-free, no allocation. */
 void metrics_observe_us(struct metrics_hist *h, uint64_t us);
 
-/* The current CLOCK_MONOTONIC time in milliseconds. */
-int64_t metrics_now_ms(void);
-
 /*
  * Say the pipeline is alive: /health stays 200 while the last heartbeat is
  * recent. Call it from the pipeline's main loop on every iteration (cheap: one

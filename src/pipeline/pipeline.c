@@ -18,6 +18,7 @@
 
 #include "checkpoint/ckpt.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "pipeline/ackt.h"
 #include "sink/nats/jssink.h"
@@ -45,32 +46,16 @@ struct pipeline {
     struct cdc_buf payload; /* reused for every event */
     struct cdc_buf subject; /* reused for every event */
     char event_id[256];
-    _Atomic uint64_t acked;      /* written by the ack thread */
-    _Atomic uint64_t stream_seq; /* highest stream sequence acked */
+    cdc_lsn hdr_lsn;                   /* commit LSN that hdr_lsn_text spells */
+    char hdr_lsn_text[CDC_LSN_STRLEN]; /* Cdc-Commit-Lsn header value */
+    _Atomic uint64_t acked;            /* written by the ack thread */
+    _Atomic uint64_t stream_seq;       /* highest stream sequence acked */
     uint64_t published;
     int64_t last_ckpt_ms;
     int64_t last_data_ms;
     bool in_txn;
     cdc_lsn last_commit_end;
 };
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-wall_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void
 pipeline_opts_init(struct pipeline_opts *o)
@@ -229,13 +214,13 @@ checkpoint(struct pipeline *p, struct cdc_err *err)
     struct ckpt_record next;
     cdc_rc rc;
 
-    p->last_ckpt_ms = now_ms();
+    p->last_ckpt_ms = cdc_now_ms();
     if (safe <= p->rec.lsn)
         return CDC_OK;
     next = p->rec;
     next.lsn = safe;
     next.stream_seq = atomic_load(&p->stream_seq);
-    next.time_us = wall_us();
+    next.time_us = cdc_wall_us();
     rc = ckpt_save(p->ckpt, &next, err);
     if (rc != CDC_OK) {
         metrics_inc(&p->m->checkpoint_failures_total);
@@ -263,7 +248,6 @@ static cdc_rc
 publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *err)
 {
     struct jssink_hdr hdr;
-    char lsnbuf[CDC_LSN_STRLEN];
     cdc_rc rc;
 
     cdc_buf_reset(&p->payload);
@@ -276,9 +260,14 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
     if (!cdc_buf_ok(&p->payload) || !cdc_buf_ok(&p->subject))
         return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory encoding an event");
     env_event_id(&p->env, ch, p->event_id, sizeof(p->event_id));
-    snprintf(lsnbuf, sizeof(lsnbuf), CDC_LSN_FMT, CDC_LSN_ARGS(ch->commit_lsn));
+    /* the same for every event of a transaction: format it once per transaction */
+    if (ch->commit_lsn != p->hdr_lsn) {
+        p->hdr_lsn = ch->commit_lsn;
+        snprintf(p->hdr_lsn_text, sizeof(p->hdr_lsn_text), CDC_LSN_FMT,
+                 CDC_LSN_ARGS(ch->commit_lsn));
+    }
     hdr.name = "Cdc-Commit-Lsn";
-    hdr.value = lsnbuf;
+    hdr.value = p->hdr_lsn_text;
     /* count it first: its ack may arrive before jssink_publish returns */
     ackt_sent(p->ackt);
     rc = jssink_publish(p->sink, p->subject.data, p->event_id, p->payload.data, p->payload.len,
@@ -334,7 +323,7 @@ should_finish(struct pipeline *p)
     if (o->max_events > 0 && atomic_load(&p->acked) >= (uint64_t) o->max_events)
         return true;
     if (o->exit_when_idle_ms > 0 && !p->in_txn && ackt_unacked(p->ackt) == 0 &&
-        now_ms() - p->last_data_ms >= o->exit_when_idle_ms)
+        cdc_now_ms() - p->last_data_ms >= o->exit_when_idle_ms)
         return true;
     return false;
 }
@@ -361,7 +350,7 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     bool finish = false;
     cdc_rc rc = CDC_OK;
 
-    p->last_ckpt_ms = p->last_data_ms = now_ms();
+    p->last_ckpt_ms = p->last_data_ms = cdc_now_ms();
     while (!*p->o->stop && !finish) {
         struct pgsrc_msg m;
 
@@ -373,7 +362,7 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
             break;
         }
         if (m.kind == PGSRC_DATA) {
-            p->last_data_ms = now_ms();
+            p->last_data_ms = cdc_now_ms();
             rc = handle_data(p, &m, &finish, err);
             if (rc != CDC_OK)
                 break;
@@ -387,7 +376,7 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
             metrics_inc(&p->m->errors_total[METRICS_ERR_SINK]);
             break;
         }
-        if (now_ms() - p->last_ckpt_ms >= interval) {
+        if (cdc_now_ms() - p->last_ckpt_ms >= interval) {
             update_gauges(p);
             rc = checkpoint(p, err);
             if (rc != CDC_OK)

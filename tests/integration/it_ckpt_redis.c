@@ -49,22 +49,6 @@ sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static int
-free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    assert_true(fd >= 0);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *) &a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 /* A raw client (fails the test if it cannot connect and authenticate). */
 static redisContext *
 raw_connect(int port, const char *password)
@@ -151,7 +135,7 @@ priv_start(struct priv *p, const char *requirepass)
     memset(p, 0, sizeof(*p));
     snprintf(p->dir, sizeof(p->dir), "%s/redis-priv.XXXXXX", it_env("CDC_IT_TMP"));
     assert_non_null(mkdtemp(p->dir));
-    p->port = free_port();
+    p->port = it_free_port();
     p->requirepass = requirepass;
     for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
         if (live[i] == NULL) {

@@ -267,21 +267,6 @@ priv_nats_fresh(void)
     return &the_priv;
 }
 
-static int
-free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *) &a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 /* Start (or restart, same port and store) the private server and wait until it answers. */
 static void
 priv_nats_start(struct priv_nats *p)
@@ -292,7 +277,7 @@ priv_nats_start(struct priv_nats *p)
     if (p->dir[0] == '\0') {
         snprintf(p->dir, sizeof(p->dir), "/tmp/it_jssink.XXXXXX");
         assert_non_null(mkdtemp(p->dir));
-        p->port = free_port();
+        p->port = it_free_port();
         snprintf(p->url, sizeof(p->url), "nats://127.0.0.1:%d", p->port);
     }
     live_priv = p;

@@ -491,22 +491,6 @@ test_pgsrc_wrong_password_is_refused_without_echoing_it(void **state)
     assert_non_null(strstr(err.msg, "********"));
 }
 
-static int
-free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    assert_true(fd >= 0);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *) &a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 static void
 test_pgsrc_unreachable_server_is_retryable(void **state)
 {
@@ -518,7 +502,7 @@ test_pgsrc_unreachable_server_is_retryable(void **state)
     (void) state;
     opts_for(&o, "pgsrc_it_f", "pgsrc_pub");
     o.host = "127.0.0.1";
-    o.port = free_port();
+    o.port = it_free_port();
     o.password = "not-shown-1";
     assert_int_equal(pgsrc_create(&s, &o, &err), CDC_ERR_RETRY);
     assert_null(s);

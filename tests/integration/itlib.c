@@ -3,7 +3,10 @@
  */
 #include "itlib.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -446,4 +449,19 @@ it_freeze(pid_t pid)
         usleep(10000);
     }
     fail_msg("pid %d did not stop", (int) pid);
+}
+
+int
+it_free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *) &a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
 }

@@ -80,5 +80,7 @@ char *it_slurp(const char *path);
  * nothing sent afterwards can still be processed by it. Fails the test otherwise.
  */
 void it_freeze(pid_t pid);
+/* A loopback TCP port that was free a moment ago (bind port 0, read it, close). */
+int it_free_port(void);
 /* Monotonic milliseconds. */
 int64_t it_now_ms(void);

@@ -30,6 +30,7 @@
 #include <nats/nats.h>
 
 #include "core/backoff.h"
+#include "core/clock.h"
 
 struct retry {
     natsMsg *msg;
@@ -67,15 +68,6 @@ struct jssink {
     _Atomic uint64_t duplicates;
     _Atomic uint64_t resent;
 };
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 jssink_opts_init(struct jssink_opts *o)
@@ -184,7 +176,7 @@ nr_note(struct jssink *s, const natsMsg *msg)
         s->cap_nr = ncap;
     }
     s->nr[s->n_nr].msg = msg;
-    s->nr[s->n_nr].since_ms = now_ms();
+    s->nr[s->n_nr].since_ms = cdc_now_ms();
     s->n_nr++;
     return true;
 }
@@ -215,7 +207,7 @@ queue_resend(struct jssink *s, natsMsg *msg, bool backoff)
         s->cap_retries = ncap;
     }
     s->retries[s->n_retries].msg = msg;
-    s->retries[s->n_retries].due_ms = now_ms() + (backoff ? backoff_next_ms(&s->bo) : 0);
+    s->retries[s->n_retries].due_ms = cdc_now_ms() + (backoff ? backoff_next_ms(&s->bo) : 0);
     s->n_retries++;
 }
 
@@ -400,7 +392,7 @@ jssink_create(struct jssink **out, const struct jssink_opts *o, struct cdc_err *
     s->o = *o;
     pthread_mutex_init(&s->lock, NULL);
     backoff_init(&s->bo, o->retry_base_ms, o->retry_cap_ms,
-                 (uint64_t) now_ms() ^ (uint64_t) getpid());
+                 (uint64_t) cdc_now_ms() ^ (uint64_t) getpid());
     s->stream = strdup(o->stream);
     s->prefix = strdup(o->subject_prefix);
     if (s->stream == NULL || s->prefix == NULL) {
@@ -531,7 +523,7 @@ next_due(struct jssink *s, int64_t now)
 cdc_rc
 jssink_poll(struct jssink *s, struct cdc_err *err)
 {
-    int64_t now = now_ms();
+    int64_t now = cdc_now_ms();
 
     for (;;) {
         natsMsg *m;
@@ -639,9 +631,9 @@ jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const 
             goto fail;
         }
         if (deadline == 0)
-            deadline = now_ms() + s->o.publish_deadline_ms;
+            deadline = cdc_now_ms() + s->o.publish_deadline_ms;
         rc = jssink_poll(s, err); /* resends due messages; reports a given-up one */
-        if (rc == CDC_OK && now_ms() >= deadline)
+        if (rc == CDC_OK && cdc_now_ms() >= deadline)
             rc = publish_stuck(s, err);
         if (rc != CDC_OK)
             goto fail;
@@ -679,14 +671,14 @@ jssink_stats(const struct jssink *s, struct jssink_stats *out)
 cdc_rc
 jssink_flush(struct jssink *s, int64_t timeout_ms, struct cdc_err *err)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = cdc_now_ms() + timeout_ms;
     cdc_rc rc;
 
     while (jssink_pending(s) > 0) {
         rc = jssink_poll(s, err);
         if (rc != CDC_OK)
             return rc;
-        if (now_ms() >= deadline)
+        if (cdc_now_ms() >= deadline)
             return cdc_err_set(err, CDC_ERR_TIMEOUT,
                                "%" PRIu64 " publishes still unacknowledged after %" PRId64 " ms",
                                jssink_pending(s), timeout_ms);

@@ -23,6 +23,7 @@
 #include <libpq-fe.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 
 /* Makes pgoutput's text output match what the JSON encoder expects. */
 #define PGSRC_SESSION_OPTIONS                                                                      \
@@ -58,15 +59,6 @@ struct pgsrc {
     cdc_lsn flushed;        /* highest position the pipeline made safe */
     int64_t last_status_ms; /* monotonic time of the last status update, 0: never */
 };
-
-static int64_t
-pgsrc_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Microseconds since 2000-01-01 00:00 UTC, the replication protocol's clock. */
 static int64_t
@@ -821,7 +813,7 @@ cdc_rc
 pgsrc_send_status(struct pgsrc *src, bool force, struct cdc_err *err)
 {
     unsigned char m[34];
-    int64_t now = pgsrc_now_ms();
+    int64_t now = cdc_now_ms();
 
     if (!src->streaming || src->repl == NULL)
         return CDC_OK;
@@ -907,7 +899,7 @@ pgsrc_parse(struct pgsrc *src, const char *buf, int n, struct pgsrc_msg *out, st
 static cdc_rc
 pgsrc_wait(struct pgsrc *src, int64_t deadline, bool *interrupted, struct cdc_err *err)
 {
-    int64_t now = pgsrc_now_ms();
+    int64_t now = cdc_now_ms();
     int64_t wait = src->last_status_ms + src->status_interval_ms - now;
     struct pollfd pfd;
     int n;
@@ -937,7 +929,7 @@ pgsrc_wait(struct pgsrc *src, int64_t deadline, bool *interrupted, struct cdc_er
 cdc_rc
 pgsrc_read(struct pgsrc *src, int timeout_ms, struct pgsrc_msg *out, struct cdc_err *err)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : pgsrc_now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : cdc_now_ms() + timeout_ms;
     bool waited = false, interrupted = false;
     char *buf = NULL;
     cdc_rc rc;
@@ -962,7 +954,7 @@ pgsrc_read(struct pgsrc *src, int timeout_ms, struct pgsrc_msg *out, struct cdc_
             return pgsrc_end_of_copy(src, err);
         if (n < -1)
             return pgsrc_lost(src, "reading", err);
-        if (waited && (deadline >= 0 && pgsrc_now_ms() >= deadline))
+        if (waited && (deadline >= 0 && cdc_now_ms() >= deadline))
             return CDC_OK;
         rc = pgsrc_wait(src, deadline, &interrupted, err);
         if (rc != CDC_OK || interrupted)
@@ -977,7 +969,7 @@ pgsrc_read(struct pgsrc *src, int timeout_ms, struct pgsrc_msg *out, struct cdc_
 static cdc_rc
 pgsrc_wait_input(struct pgsrc *src, int64_t deadline, struct cdc_err *err)
 {
-    int64_t left = deadline - pgsrc_now_ms();
+    int64_t left = deadline - cdc_now_ms();
     struct pollfd pfd = {.fd = PQsocket(src->repl), .events = POLLIN};
 
     if (left <= 0)
@@ -995,7 +987,7 @@ pgsrc_wait_input(struct pgsrc *src, int64_t deadline, struct cdc_err *err)
 static cdc_rc
 pgsrc_drain(struct pgsrc *src, struct cdc_err *err)
 {
-    int64_t deadline = pgsrc_now_ms() + PGSRC_STOP_DRAIN_MS;
+    int64_t deadline = cdc_now_ms() + PGSRC_STOP_DRAIN_MS;
     PGresult *r;
     cdc_rc rc;
 
