@@ -292,6 +292,63 @@ test_daemon_stops_when_another_writer_takes_the_redis_checkpoint(void **state)
     PQfinish(c);
 }
 
+/*
+ * The checkpoint store stops answering: the daemon keeps streaming, confirms
+ * nothing more to PostgreSQL meanwhile, and catches up once the store is back.
+ */
+static void
+test_store_down_holds_confirmation_then_recovers(void **state)
+{
+    char url[600];
+    const char *extra[] = {"-X", url, NULL};
+    pid_t redis = (pid_t) atoi(it_env("CDC_IT_REDIS_PID"));
+    cdc_lsn before, held, after = 0;
+    char *v, *log;
+    PGconn *c;
+    pid_t pid;
+
+    (void) state;
+    snprintf(url, sizeof(url), "cdc.checkpoint_storage=%s/0?key=it-storedown-%d&timeout=500",
+             it_env("CDC_IT_REDIS_URL"), (int) getpid());
+    c = it_fresh_db("it_storedown");
+    it_sql(c, "CREATE TABLE t (id int PRIMARY KEY)");
+    unlink(it_daemon_log("it_storedown"));
+    pid = it_daemon_start("it_storedown", "it_storedown", extra);
+    it_wait_slot_active(c, "it_storedown");
+    v = it_sql_value(c, "SELECT pg_current_wal_lsn()");
+    assert_true(cdc_lsn_parse(v, &before));
+    free(v);
+    it_sql(c, "INSERT INTO t SELECT generate_series(1, 10)");
+    assert_int_equal(it_wait_stream_count("it_storedown", 10, 20000), 10);
+    for (int i = 0; i < 100 && it_slot_confirmed(c, "it_storedown") <= before; i++)
+        usleep(100000);
+    assert_true(it_slot_confirmed(c, "it_storedown") > before);
+
+    it_freeze(redis);
+    usleep(700000); /* let a write that was under way finish or fail */
+    held = it_slot_confirmed(c, "it_storedown");
+    it_sql(c, "INSERT INTO t SELECT generate_series(11, 20)");
+    /* events still flow to the stream ... */
+    assert_int_equal(it_wait_stream_count("it_storedown", 20, 20000), 20);
+    usleep(1500000);
+    /* ... but nothing is confirmed while the checkpoint cannot be written */
+    assert_int_equal(it_slot_confirmed(c, "it_storedown"), held);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+    kill(redis, SIGCONT);
+
+    for (int i = 0; i < 100 && (after = it_slot_confirmed(c, "it_storedown")) <= held; i++)
+        usleep(100000);
+    if (after <= held)
+        fail_msg("the slot stayed at " CDC_LSN_FMT " after the store came back",
+                 CDC_LSN_ARGS(held));
+    kill(pid, SIGTERM);
+    assert_int_equal(it_daemon_wait(pid, 30000), 0);
+    log = it_slurp(it_daemon_log("it_storedown"));
+    assert_non_null(strstr(log, "could not write checkpoint"));
+    free(log);
+    PQfinish(c);
+}
+
 int
 main(void)
 {
@@ -302,6 +359,7 @@ main(void)
         cmocka_unit_test(test_sigterm_with_unacked_events_exits_nonzero_and_confirms_nothing_more),
         cmocka_unit_test(test_slot_ahead_of_checkpoint_is_refused_unless_accepted),
         cmocka_unit_test(test_daemon_stops_when_another_writer_takes_the_redis_checkpoint),
+        cmocka_unit_test(test_store_down_holds_confirmation_then_recovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
