@@ -141,8 +141,8 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$dir'
 wal_level = logical
-max_wal_senders = 10
-max_replication_slots = 10
+max_wal_senders = 32
+max_replication_slots = 64
 fsync = off
 full_page_writes = off
 EOF

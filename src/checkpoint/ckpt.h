@@ -33,7 +33,8 @@ struct ckpt_record {
     char system_id[32];  /* PostgreSQL system identifier, decimal */
     uint32_t timeline;   /* PostgreSQL timeline */
     char stream[64];     /* JetStream stream name */
-    uint64_t stream_seq; /* stream sequence of the last acked event, 0 if unknown */
+    uint64_t stream_seq; /* every event past lsn is stored above this stream sequence: the
+                            restart reads the stream back from stream_seq + 1 */
     int64_t time_us;     /* when it was written, Unix microseconds */
 };
 

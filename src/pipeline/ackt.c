@@ -17,6 +17,7 @@ struct ackt_txn {
     uint64_t sent;      /* events handed to the publisher */
     uint64_t acked;     /* events acknowledged */
     bool committed;     /* the Commit was seen: sent is final */
+    uint64_t floor;     /* highest acked stream sequence when it began (see ackt_position) */
 };
 
 struct ackt {
@@ -103,7 +104,7 @@ grow(struct ackt *t)
 }
 
 cdc_rc
-ackt_begin(struct ackt *t, cdc_lsn commit_lsn, struct cdc_err *err)
+ackt_begin(struct ackt *t, cdc_lsn commit_lsn, uint64_t floor, struct cdc_err *err)
 {
     struct ackt_txn *x;
 
@@ -117,6 +118,7 @@ ackt_begin(struct ackt *t, cdc_lsn commit_lsn, struct cdc_err *err)
     x->end_lsn = CDC_LSN_INVALID;
     x->sent = x->acked = 0;
     x->committed = false;
+    x->floor = floor;
     t->n++;
     pthread_mutex_unlock(&t->lock);
     return CDC_OK;
@@ -192,6 +194,15 @@ ackt_safe(struct ackt *t)
     s = t->safe;
     pthread_mutex_unlock(&t->lock);
     return s;
+}
+
+void
+ackt_position(struct ackt *t, uint64_t floor_now, cdc_lsn *safe, uint64_t *floor)
+{
+    pthread_mutex_lock(&t->lock);
+    *safe = t->safe;
+    *floor = t->n > 0 && RING(t, 0).floor < floor_now ? RING(t, 0).floor : floor_now;
+    pthread_mutex_unlock(&t->lock);
 }
 
 uint64_t

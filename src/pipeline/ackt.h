@@ -33,8 +33,12 @@ void ackt_destroy(struct ackt *t);
  */
 void ackt_reset(struct ackt *t, cdc_lsn start);
 
-/* A transaction whose commit record is at commit_lsn starts. */
-cdc_rc ackt_begin(struct ackt *t, cdc_lsn commit_lsn, struct cdc_err *err);
+/*
+ * A transaction whose commit record is at commit_lsn starts. floor: the
+ * highest stream sequence acknowledged so far (0 if none); every event of
+ * this transaction, published from now on, will be stored above it.
+ */
+cdc_rc ackt_begin(struct ackt *t, cdc_lsn commit_lsn, uint64_t floor, struct cdc_err *err);
 /* One more event of the open transaction was handed to the publisher. */
 void ackt_sent(struct ackt *t);
 /* The open transaction committed; end_lsn is the position just past its commit record. */
@@ -52,6 +56,14 @@ void ackt_idle_advance(struct ackt *t, cdc_lsn lsn);
 
 /* The highest safe position. */
 cdc_lsn ackt_safe(struct ackt *t);
+/*
+ * The safe position and, read together with it, a stream sequence below
+ * every event past it: the floor of the oldest tracked transaction, or
+ * floor_now (the highest acked sequence, read by the caller just before)
+ * when none is tracked. A restart reads the stream from *floor + 1 to find
+ * events published after the checkpoint (reconciliation).
+ */
+void ackt_position(struct ackt *t, uint64_t floor_now, cdc_lsn *safe, uint64_t *floor);
 /* Events sent but not yet acked, across all tracked transactions. */
 uint64_t ackt_unacked(struct ackt *t);
 

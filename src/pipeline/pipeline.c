@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "pipeline/ackt.h"
+#include "pipeline/seen.h"
 #include "sink/nats/jssink.h"
 #include "source/pg/pgdecode.h"
 #include "source/pg/pgsrc.h"
@@ -42,6 +43,8 @@ struct pipeline {
     struct pgsrc *src;
     struct pgd *dec;
     struct ackt *ackt;
+    struct seen seen; /* events already in the stream past the checkpoint */
+    uint64_t skipped; /* replayed events not published again because the stream has them */
     struct env_ctx env;
     struct cdc_buf payload; /* reused for every event */
     struct cdc_buf subject; /* reused for every event */
@@ -125,7 +128,7 @@ open_sink(struct pipeline *p, struct cdc_err *err)
 }
 
 static cdc_rc
-open_source(struct pipeline *p, struct pgsrc_slot_info *slot, struct cdc_err *err)
+open_source(struct pipeline *p, struct pgsrc_slot_info *slot, bool have_ckpt, struct cdc_err *err)
 {
     const struct cdc_config *c = p->cfg;
     struct pgsrc_opts po;
@@ -142,10 +145,21 @@ open_source(struct pipeline *p, struct pgsrc_slot_info *slot, struct cdc_err *er
     po.publication = c->cdc.publication;
     po.tables = (const char *const *) c->cdc.table_filters.items;
     po.n_tables = c->cdc.table_filters.n;
+    /* a slot that vanished behind a checkpoint took the changes in between with it */
+    po.create_slot = !have_ckpt || p->o->accept_slot_position;
     rc = pgsrc_create(&p->src, &po, err);
     if (rc != CDC_OK)
         return rc;
-    return pgsrc_prepare(p->src, slot, err);
+    rc = pgsrc_prepare(p->src, slot, err);
+    if (rc == CDC_ERR_FATAL && slot->slot_missing)
+        return cdc_err_set(
+            err, CDC_ERR_FATAL,
+            "replication slot \"%s\" does not exist but checkpoint %s is at " CDC_LSN_FMT
+            ": the slot was dropped and changes after the checkpoint may be lost; "
+            "restart with --accept-slot-position to create a new slot and start "
+            "from the current position",
+            c->cdc.slot_name, ckpt_describe(p->ckpt), CDC_LSN_ARGS(p->rec.lsn));
+    return rc;
 }
 
 /*
@@ -188,6 +202,86 @@ reconcile(struct pipeline *p, const struct pgsrc_slot_info *slot, bool have_ckpt
     return CDC_OK;
 }
 
+struct scan_ctx {
+    struct pipeline *p;
+    cdc_lsn after; /* only events of transactions committing after this are replayed */
+    size_t source_len;
+    uint64_t found, lo_seq, hi_seq;
+    cdc_rc rc;
+    struct cdc_err err;
+};
+
+/* jssink_scan callback: remember each event of this source past the start. */
+static void
+scan_one(void *c, const char *subject, const char *data, int len, const char *msg_id, uint64_t seq)
+{
+    struct scan_ctx *x = c;
+    size_t id_len = strlen(msg_id);
+    cdc_lsn commit;
+    uint32_t n;
+
+    (void) subject, (void) data, (void) len;
+    if (x->rc != CDC_OK || id_len != x->source_len + ENV_EVENT_ID_SUFFIX_LEN ||
+        memcmp(msg_id, x->p->env.id_prefix, x->source_len) != 0 ||
+        !env_event_id_parse(msg_id, id_len, &commit, &n) || commit <= x->after)
+        return;
+    x->rc = seen_add(&x->p->seen, commit, n, &x->err);
+    if (x->found++ == 0)
+        x->lo_seq = seq;
+    x->hi_seq = seq;
+}
+
+/*
+ * Reconciliation with the stream: the checkpoint may lag the stream (it is
+ * written every checkpoint_interval), and once the duplicate window has
+ * passed the broker no longer drops replays. So read back what was stored
+ * after the checkpoint's floor and remember this source's events past
+ * `start`; the replay does not publish them again.
+ */
+static cdc_rc
+reconcile_stream(struct pipeline *p, bool have_ckpt, cdc_lsn start, struct cdc_err *err)
+{
+    const int64_t interval = p->cfg->cdc.checkpoint_interval_ms;
+    struct jssink_stream_state st;
+    struct scan_ctx x;
+    uint64_t from;
+    cdc_rc rc;
+
+    rc = jssink_stream_state(p->sink, &st, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (st.duplicate_window_ms < 3 * interval)
+        log_warn(MOD,
+                 "stream \"%s\" has a duplicate window of %" PRId64 " ms, shorter than 3 x "
+                 "cdc.checkpoint_interval (%" PRId64 " ms): replays after a crash are deduplicated "
+                 "by reading the stream back at start, which takes longer; raise the stream's "
+                 "duplicate window",
+                 p->cfg->nats.stream, st.duplicate_window_ms, 3 * interval);
+    if (!have_ckpt)
+        return CDC_OK;
+    from = p->rec.stream_seq + 1;
+    if (from < st.first_seq)
+        from = st.first_seq;
+    if (st.last_seq == 0 || from > st.last_seq)
+        return CDC_OK;
+    memset(&x, 0, sizeof(x));
+    x.p = p;
+    x.after = start;
+    x.source_len = strlen(p->env.id_prefix);
+    rc = jssink_scan(p->sink, from, st.last_seq, scan_one, &x, err);
+    if (rc == CDC_OK && x.rc != CDC_OK) {
+        *err = x.err;
+        rc = x.rc;
+    }
+    if (rc != CDC_OK)
+        return rc;
+    log_info(MOD,
+             "read stream \"%s\" back from sequence %" PRIu64 " to %" PRIu64 ": %" PRIu64
+             " events of this source are past the checkpoint and will not be published again",
+             p->cfg->nats.stream, from, st.last_seq, x.found);
+    return CDC_OK;
+}
+
 static void
 fill_record(struct pipeline *p, const struct pgsrc_slot_info *slot)
 {
@@ -210,16 +304,18 @@ fill_record(struct pipeline *p, const struct pgsrc_slot_info *slot)
 static cdc_rc
 checkpoint(struct pipeline *p, struct cdc_err *err)
 {
-    cdc_lsn safe = ackt_safe(p->ackt);
     struct ckpt_record next;
+    uint64_t floor;
+    cdc_lsn safe;
     cdc_rc rc;
 
+    ackt_position(p->ackt, atomic_load(&p->stream_seq), &safe, &floor);
     p->last_ckpt_ms = cdc_now_ms();
     if (safe <= p->rec.lsn)
         return CDC_OK;
     next = p->rec;
     next.lsn = safe;
-    next.stream_seq = atomic_load(&p->stream_seq);
+    next.stream_seq = floor;
     next.time_us = cdc_wall_us();
     rc = ckpt_save(p->ckpt, &next, err);
     if (rc != CDC_OK) {
@@ -250,6 +346,14 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
     struct jssink_hdr hdr;
     cdc_rc rc;
 
+    if (p->seen.n > 0 && seen_has(&p->seen, ch->commit_lsn, ch->seq)) {
+        /* a previous run stored it: count it as acked, publish nothing */
+        ackt_sent(p->ackt);
+        (void) ackt_ack(p->ackt, ch->commit_lsn);
+        atomic_fetch_add(&p->acked, 1);
+        p->skipped++;
+        return CDC_OK;
+    }
     cdc_buf_reset(&p->payload);
     cdc_buf_reset(&p->subject);
     rc = env_encode(&p->env, ch, &p->payload, err);
@@ -293,7 +397,14 @@ handle_data(struct pipeline *p, const struct pgsrc_msg *m, bool *stop, struct cd
     switch (out.kind) {
     case PGD_BEGIN:
         p->in_txn = true;
-        return ackt_begin(p->ackt, out.commit_lsn, err);
+        if (p->seen.n > 0 && out.commit_lsn > p->seen.max_commit) {
+            log_info(MOD,
+                     "replay past the stream's last event: %" PRIu64 " events were already "
+                     "in the stream and not published again",
+                     p->skipped);
+            seen_free(&p->seen);
+        }
+        return ackt_begin(p->ackt, out.commit_lsn, atomic_load(&p->stream_seq), err);
     case PGD_CHANGES:
         for (size_t i = 0; i < out.n_changes; i++) {
             rc = publish_change(p, &out.changes[i], err);
@@ -439,12 +550,15 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_NATS, METRICS_ERR_SINK, rc, err);
     metrics_dep_up(p->m, METRICS_DEP_NATS);
-    rc = open_source(p, &slot, err);
+    rc = open_source(p, &slot, have_ckpt, err);
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_SOURCE, METRICS_ERR_SOURCE, rc, err);
     rc = reconcile(p, &slot, have_ckpt, &start, err);
     if (rc != CDC_OK)
         return rc;
+    rc = reconcile_stream(p, have_ckpt, start, err);
+    if (rc != CDC_OK)
+        return dep_failed(p, METRICS_DEP_NATS, METRICS_ERR_SINK, rc, err);
     fill_record(p, &slot);
     if (!have_ckpt)
         p->rec.lsn = start;
@@ -477,6 +591,7 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
 
     memset(&p, 0, sizeof(p));
     memset(res, 0, sizeof(*res));
+    seen_init(&p.seen);
     p.o = o;
     p.cfg = o->cfg;
     if (o->metrics != NULL) {
@@ -500,6 +615,7 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     pgd_destroy(p.dec);
     ackt_destroy(p.ackt);
     ckpt_close(p.ckpt);
+    seen_free(&p.seen);
     cdc_buf_free(&p.payload);
     cdc_buf_free(&p.subject);
     return rc;

@@ -27,7 +27,7 @@ txn(struct ackt *t, cdc_lsn commit, cdc_lsn end, int n)
 {
     struct cdc_err err;
 
-    assert_int_equal(ackt_begin(t, commit, &err), CDC_OK);
+    assert_int_equal(ackt_begin(t, commit, 0, &err), CDC_OK);
     for (int i = 0; i < n; i++)
         ackt_sent(t);
     ackt_commit(t, end);
@@ -40,6 +40,42 @@ test_ackt_safe_starts_at_resume_position(void **state)
 
     (void) state;
     assert_int_equal(ackt_safe(t), 0x100);
+    ackt_destroy(t);
+}
+
+/*
+ * The floor read with the safe position lies below every event past it:
+ * it is the floor of the oldest transaction not yet safe, or the caller's
+ * current floor when nothing is pending.
+ */
+static void
+test_ackt_position_floor_is_the_oldest_unsafe_transactions(void **state)
+{
+    struct ackt *t = new_tracker(0x100);
+    struct cdc_err err;
+    uint64_t floor;
+    cdc_lsn safe;
+
+    (void) state;
+    ackt_position(t, 7, &safe, &floor);
+    assert_int_equal(safe, 0x100);
+    assert_int_equal(floor, 7); /* nothing tracked: the caller's floor */
+
+    assert_int_equal(ackt_begin(t, 0x200, 10, &err), CDC_OK); /* began when seq 10 was acked */
+    ackt_sent(t);
+    ackt_commit(t, 0x210);
+    assert_int_equal(ackt_begin(t, 0x300, 11, &err), CDC_OK);
+    ackt_sent(t);
+    ackt_commit(t, 0x310);
+    /* the second is acked first (at seq 12): the first still holds safe and floor back */
+    assert_true(ackt_ack(t, 0x300));
+    ackt_position(t, 12, &safe, &floor);
+    assert_int_equal(safe, 0x100);
+    assert_int_equal(floor, 10);
+    assert_true(ackt_ack(t, 0x200));
+    ackt_position(t, 13, &safe, &floor);
+    assert_int_equal(safe, 0x310);
+    assert_int_equal(floor, 13);
     ackt_destroy(t);
 }
 
@@ -86,7 +122,7 @@ test_ackt_open_transaction_is_not_safe_even_if_acked(void **state)
     struct cdc_err err;
 
     (void) state;
-    assert_int_equal(ackt_begin(t, 0x500, &err), CDC_OK);
+    assert_int_equal(ackt_begin(t, 0x500, 0, &err), CDC_OK);
     ackt_sent(t);
     assert_true(ackt_ack(t, 0x500));
     /* more events of the transaction may still come: not safe before Commit */
@@ -151,7 +187,7 @@ test_ackt_idle_advance_only_when_nothing_pending(void **state)
     assert_true(ackt_ack(t, 0x200));
     assert_int_equal(ackt_safe(t), 0x210);
     /* an open transaction with nothing sent is pending too */
-    assert_int_equal(ackt_begin(t, 0x300, &err), CDC_OK);
+    assert_int_equal(ackt_begin(t, 0x300, 0, &err), CDC_OK);
     ackt_idle_advance(t, 0x900);
     assert_int_equal(ackt_safe(t), 0x210);
     ackt_destroy(t);
@@ -234,6 +270,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ackt_safe_starts_at_resume_position),
+        cmocka_unit_test(test_ackt_position_floor_is_the_oldest_unsafe_transactions),
         cmocka_unit_test(test_ackt_advances_only_when_all_events_acked),
         cmocka_unit_test(test_ackt_never_passes_a_gap),
         cmocka_unit_test(test_ackt_open_transaction_is_not_safe_even_if_acked),

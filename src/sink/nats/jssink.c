@@ -377,6 +377,74 @@ ensure_stream(struct jssink *s, struct cdc_err *err)
 }
 
 cdc_rc
+jssink_stream_state(struct jssink *s, struct jssink_stream_state *out, struct cdc_err *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st;
+
+    st = js_GetStreamInfo(&si, s->js, s->stream, NULL, &jerr);
+    if (st != NATS_OK)
+        return cdc_err_set(err, CDC_ERR_RETRY, "could not look up stream \"%s\": %s (error %d)",
+                           s->stream, natsStatus_GetText(st), (int) jerr);
+    out->first_seq = si->State.FirstSeq;
+    out->last_seq = si->State.LastSeq;
+    out->duplicate_window_ms = si->Config->Duplicates / 1000000;
+    jsStreamInfo_Destroy(si);
+    return CDC_OK;
+}
+
+cdc_rc
+jssink_scan(struct jssink *s, uint64_t from_seq, uint64_t to_seq, jssink_msg_fn cb, void *c,
+            struct cdc_err *err)
+{
+    natsSubscription *sub = NULL;
+    char filter[256];
+    jsSubOptions so;
+    jsErrCode jerr = 0;
+    uint64_t seq = 0;
+    natsStatus st;
+
+    if (from_seq > to_seq)
+        return CDC_OK;
+    snprintf(filter, sizeof(filter), "%s.>", s->prefix); /* every subject we publish to */
+    jsSubOptions_Init(&so);
+    so.Stream = s->stream;
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = from_seq;
+    so.Config.HeadersOnly = true;
+    st = js_SubscribeSync(&sub, s->js, filter, NULL, &so, &jerr);
+    if (st == NATS_OK)
+        st = natsSubscription_SetPendingLimits(sub, -1, -1);
+    while (st == NATS_OK && seq < to_seq) {
+        jsMsgMetaData *meta = NULL;
+        const char *id = NULL;
+        natsMsg *m = NULL;
+
+        st = natsSubscription_NextMsg(&m, sub, s->o.request_timeout_ms);
+        if (st != NATS_OK)
+            break;
+        if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+            seq = meta->Sequence.Stream;
+            jsMsgMetaData_Destroy(meta);
+        }
+        if (seq <= to_seq && natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK)
+            cb(c, natsMsg_GetSubject(m), NULL, 0, id, seq);
+        natsMsg_Destroy(m);
+    }
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+    if (st != NATS_OK)
+        return cdc_err_set(err, CDC_ERR_RETRY,
+                           "reading stream \"%s\" back from sequence %llu: %s at sequence %llu "
+                           "of %llu (error %d)",
+                           s->stream, (unsigned long long) from_seq, natsStatus_GetText(st),
+                           (unsigned long long) seq, (unsigned long long) to_seq, (int) jerr);
+    return CDC_OK;
+}
+
+cdc_rc
 jssink_create(struct jssink **out, const struct jssink_opts *o, struct cdc_err *err)
 {
     struct jssink *s;

@@ -149,6 +149,27 @@ cdc_rc jssink_tail(const char *url, const char *stream, const char *filter_subje
                    jssink_msg_fn cb, void *c, volatile sig_atomic_t *stop,
                    struct cdc_err *err) CDC_MUST_CHECK;
 
+/* What jssink_stream_state() reports. */
+struct jssink_stream_state {
+    uint64_t first_seq; /* 0 when empty */
+    uint64_t last_seq;  /* 0 when nothing was ever stored */
+    int64_t duplicate_window_ms;
+};
+
+/* The stream's sequences and duplicate window, now. CDC_ERR_RETRY if it cannot be asked. */
+cdc_rc jssink_stream_state(struct jssink *s, struct jssink_stream_state *out,
+                           struct cdc_err *err) CDC_MUST_CHECK;
+
+/*
+ * Read the stream back over the sink's connection, headers only, from
+ * sequence from_seq to to_seq (inclusive; messages stored later are not
+ * read), calling cb(c, subject, NULL, 0, msg_id, seq) for each message that
+ * has a Nats-Msg-Id. For the reconciliation at start; owner thread.
+ * CDC_ERR_RETRY when the server stops answering.
+ */
+cdc_rc jssink_scan(struct jssink *s, uint64_t from_seq, uint64_t to_seq, jssink_msg_fn cb, void *c,
+                   struct cdc_err *err) CDC_MUST_CHECK;
+
 /* Does the subject pattern `pat` match every subject that `ours` matches? Exposed for tests. */
 bool jssink_subject_covers(const char *pat, const char *ours);
 

@@ -688,10 +688,11 @@ pgsrc_ensure_slot(struct pgsrc *src, struct pgsrc_slot_info *out, struct cdc_err
     bool exists = false;
     cdc_rc rc;
 
-    out->slot_created = false;
+    out->slot_created = out->slot_missing = false;
     rc = pgsrc_query_slot(src, out, &exists, err);
     if (rc != CDC_OK || exists)
         return rc;
+    out->slot_missing = !src->create_slot;
     if (!src->create_slot)
         return cdc_err_set(err, CDC_ERR_FATAL,
                            "replication slot \"%s\" does not exist and creating it is not enabled",

@@ -63,6 +63,7 @@ struct pgsrc_slot_info {
     cdc_lsn xlogpos;          /* IDENTIFY_SYSTEM current WAL flush position (pgsrc_prepare only) */
     bool publication_created; /* pgsrc_prepare created the publication */
     bool slot_created;        /* pgsrc_prepare created the slot */
+    bool slot_missing;        /* pgsrc_prepare failed: the slot does not exist, may not create */
     cdc_lsn confirmed_flush;  /* the slot's confirmed_flush_lsn: where streaming resumes */
     cdc_lsn restart_lsn;      /* the oldest WAL the slot retains */
     bool active;              /* some walsender is streaming from the slot */
