@@ -15,6 +15,15 @@ cdc_now_ms(void)
 }
 
 int64_t
+cdc_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
 cdc_wall_us(void)
 {
     struct timespec ts;

@@ -18,6 +18,7 @@ struct ackt_txn {
     uint64_t acked;     /* events acknowledged */
     bool committed;     /* the Commit was seen: sent is final */
     uint64_t floor;     /* highest acked stream sequence when it began (see ackt_position) */
+    int64_t commit_time_us;
 };
 
 struct ackt {
@@ -104,7 +105,8 @@ grow(struct ackt *t)
 }
 
 cdc_rc
-ackt_begin(struct ackt *t, cdc_lsn commit_lsn, uint64_t floor, struct cdc_err *err)
+ackt_begin(struct ackt *t, cdc_lsn commit_lsn, uint64_t floor, int64_t commit_time_us,
+           struct cdc_err *err)
 {
     struct ackt_txn *x;
 
@@ -119,6 +121,7 @@ ackt_begin(struct ackt *t, cdc_lsn commit_lsn, uint64_t floor, struct cdc_err *e
     x->sent = x->acked = 0;
     x->committed = false;
     x->floor = floor;
+    x->commit_time_us = commit_time_us;
     t->n++;
     pthread_mutex_unlock(&t->lock);
     return CDC_OK;
@@ -150,7 +153,7 @@ ackt_commit(struct ackt *t, cdc_lsn end_lsn)
 }
 
 bool
-ackt_ack(struct ackt *t, cdc_lsn commit_lsn)
+ackt_ack(struct ackt *t, cdc_lsn commit_lsn, int64_t *commit_time_us)
 {
     size_t lo = 0, hi;
     bool found = false;
@@ -169,6 +172,8 @@ ackt_ack(struct ackt *t, cdc_lsn commit_lsn)
         RING(t, lo).acked++;
         t->unacked--;
         found = true;
+        if (commit_time_us != NULL)
+            *commit_time_us = RING(t, lo).commit_time_us;
         if (lo == 0)
             advance(t);
     }

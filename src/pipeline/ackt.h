@@ -38,14 +38,18 @@ void ackt_reset(struct ackt *t, cdc_lsn start);
  * highest stream sequence acknowledged so far (0 if none); every event of
  * this transaction, published from now on, will be stored above it.
  */
-cdc_rc ackt_begin(struct ackt *t, cdc_lsn commit_lsn, uint64_t floor, struct cdc_err *err);
+cdc_rc ackt_begin(struct ackt *t, cdc_lsn commit_lsn, uint64_t floor, int64_t commit_time_us,
+                  struct cdc_err *err);
 /* One more event of the open transaction was handed to the publisher. */
 void ackt_sent(struct ackt *t);
 /* The open transaction committed; end_lsn is the position just past its commit record. */
 void ackt_commit(struct ackt *t, cdc_lsn end_lsn);
-/* An event of the transaction committing at commit_lsn was acknowledged. Returns false if unknown.
+/*
+ * An event of the transaction committing at commit_lsn was acknowledged.
+ * Returns false if unknown; else, when commit_time_us is not NULL, sets it to
+ * the commit time given to ackt_begin.
  */
-bool ackt_ack(struct ackt *t, cdc_lsn commit_lsn);
+bool ackt_ack(struct ackt *t, cdc_lsn commit_lsn, int64_t *commit_time_us);
 
 /*
  * With no transaction open or unacked, the source may report a position past

@@ -79,12 +79,37 @@ on_relation(void *closure, struct cdc_relation *rel)
                   rel->table);
 }
 
-/* libnats thread: record the ack, nothing else. */
+/* libnats thread: a sampled publish's round trip. */
+static void
+on_latency(void *closure, int64_t us)
+{
+    struct pipeline *p = closure;
+
+    if (us >= 0)
+        metrics_observe_us(&p->m->publish_latency, (uint64_t) us);
+}
+
+/* libnats thread: NATS went away or came back; /ready and the gauge follow. */
+static void
+on_conn(void *closure, bool up)
+{
+    struct pipeline *p = closure;
+
+    if (up) {
+        metrics_dep_up(p->m, METRICS_DEP_NATS);
+    } else {
+        metrics_dep_down(p->m, METRICS_DEP_NATS, "connection to NATS lost: reconnecting");
+        metrics_inc(&p->m->retries_total[METRICS_DEP_NATS]);
+    }
+}
+
+/* libnats thread: record the ack (and its latency), nothing else. */
 static void
 on_ack(void *closure, const char *msg_id, size_t id_len, bool ok, bool duplicate,
        uint64_t stream_seq)
 {
     struct pipeline *p = closure;
+    int64_t commit_time_us = 0;
     cdc_lsn commit_lsn;
     uint32_t seq;
 
@@ -92,7 +117,12 @@ on_ack(void *closure, const char *msg_id, size_t id_len, bool ok, bool duplicate
         return;
     if (duplicate)
         metrics_inc(&p->m->publish_duplicates_total);
-    if (ackt_ack(p->ackt, commit_lsn)) {
+    if (ackt_ack(p->ackt, commit_lsn, &commit_time_us)) {
+        int64_t age = cdc_wall_us() - commit_time_us;
+
+        /* the source's clock against ours: a negative age is clock skew, not a latency */
+        if (commit_time_us > 0 && age >= 0)
+            metrics_observe_us(&p->m->event_latency, (uint64_t) age);
         atomic_fetch_add(&p->acked, 1);
         metrics_inc(&p->m->events_acked_total);
         uint64_t cur = atomic_load(&p->stream_seq);
@@ -123,6 +153,8 @@ open_sink(struct pipeline *p, struct cdc_err *err)
     /* the design's "request_timeout": how long a publish waits for its PubAck before a resend */
     so.ack_timeout_ms = c->nats.request_timeout_ms;
     so.on_ack = on_ack;
+    so.on_latency = on_latency;
+    so.on_conn = on_conn;
     so.closure = p;
     return jssink_create(&p->sink, &so, err);
 }
@@ -349,7 +381,7 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
     if (p->seen.n > 0 && seen_has(&p->seen, ch->commit_lsn, ch->seq)) {
         /* a previous run stored it: count it as acked, publish nothing */
         ackt_sent(p->ackt);
-        (void) ackt_ack(p->ackt, ch->commit_lsn);
+        (void) ackt_ack(p->ackt, ch->commit_lsn, NULL);
         atomic_fetch_add(&p->acked, 1);
         p->skipped++;
         return CDC_OK;
@@ -404,7 +436,8 @@ handle_data(struct pipeline *p, const struct pgsrc_msg *m, bool *stop, struct cd
                      p->skipped);
             seen_free(&p->seen);
         }
-        return ackt_begin(p->ackt, out.commit_lsn, atomic_load(&p->stream_seq), err);
+        return ackt_begin(p->ackt, out.commit_lsn, atomic_load(&p->stream_seq), out.commit_time_us,
+                          err);
     case PGD_CHANGES:
         for (size_t i = 0; i < out.n_changes; i++) {
             rc = publish_change(p, &out.changes[i], err);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -464,4 +465,116 @@ it_free_port(void)
     port = ntohs(a.sin_port);
     close(fd);
     return port;
+}
+
+/* The process state letter from /proc/PID/stat, or 0 when there is no such process. */
+static char
+it_proc_state(pid_t pid)
+{
+    char path[64], stat[512] = "", *p;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    if (fgets(stat, sizeof(stat), f) == NULL)
+        stat[0] = '\0';
+    fclose(f);
+    p = strrchr(stat, ')');
+    return p != NULL && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Run a helper function of scripts/SCRIPT (sourced from `script`) with args; its stdout, malloc'd.
+ */
+static char *
+it_script_output(const char *script, const char *func, const char *a1, const char *a2)
+{
+    char cmd[2048], *out = malloc(256);
+    size_t n;
+    FILE *p;
+
+    assert_non_null(out);
+    snprintf(cmd, sizeof(cmd),
+             "bash -c 'source \"$0/../../scripts/%s\" && %s \"$1\" \"$2\"' '%s' '%s' '%s'", script,
+             func, it_env("CDC_TEST_DATA"), a1, a2);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(out, 1, 255, p);
+    out[n] = '\0';
+    if (pclose(p) != 0)
+        fail_msg("%s %s %s failed (output: %s)", func, a1, a2, out);
+    return out;
+}
+
+pid_t
+it_nats_start(const char *dir, int port)
+{
+    char ports[16], *out;
+    pid_t pid;
+
+    snprintf(ports, sizeof(ports), "%d", port);
+    out = it_script_output("pgctl.sh", "cdc_start_nats", dir, ports);
+    pid = (pid_t) atoi(out);
+    free(out);
+    assert_true(pid > 0);
+    return pid;
+}
+
+void
+it_pid_stop(pid_t pid)
+{
+    char st;
+
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 1000; i++) {
+        st = it_proc_state(pid);
+        if (st == 0 || st == 'Z' || st == 'X')
+            return;
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+}
+
+char *
+it_http_get(int port, const char *path, int *status)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {5, 0};
+    char req[512], *resp = NULL, *body;
+    size_t len = 0, cap = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ssize_t n;
+
+    assert_true(fd >= 0);
+    a.sin_port = htons((uint16_t) port);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    *status = -1;
+    if (connect(fd, (struct sockaddr *) &a, sizeof(a)) != 0) {
+        close(fd);
+        return NULL;
+    }
+    n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    assert_int_equal(write(fd, req, (size_t) n), n);
+    for (;;) {
+        if (cap - len < 4096) {
+            cap = cap ? cap * 2 : 65536;
+            resp = realloc(resp, cap);
+            assert_non_null(resp);
+        }
+        n = read(fd, resp + len, cap - len - 1);
+        if (n <= 0)
+            break;
+        len += (size_t) n;
+    }
+    close(fd);
+    if (resp == NULL)
+        return NULL;
+    resp[len] = '\0';
+    if (sscanf(resp, "HTTP/1.%*d %d", status) != 1)
+        *status = -1;
+    body = strstr(resp, "\r\n\r\n");
+    body = strdup(body ? body + 4 : "");
+    free(resp);
+    return body;
 }

@@ -84,3 +84,14 @@ void it_freeze(pid_t pid);
 int it_free_port(void);
 /* Monotonic milliseconds. */
 int64_t it_now_ms(void);
+/*
+ * Start a nats-server of the test's own (JetStream, store and log in dir) on
+ * 127.0.0.1:port with scripts/pgctl.sh's cdc_start_nats; returns its pid once
+ * it accepts connections. Stop it with it_pid_stop().
+ */
+pid_t it_nats_start(const char *dir, int port);
+/* SIGTERM pid and wait (up to 10 s) until it is gone, then SIGKILL. For processes not our children.
+ */
+void it_pid_stop(pid_t pid);
+/* GET http://127.0.0.1:port/path; the body, malloc'd, and *status (-1 and NULL if no answer). */
+char *it_http_get(int port, const char *path, int *status);

@@ -27,7 +27,7 @@ txn(struct ackt *t, cdc_lsn commit, cdc_lsn end, int n)
 {
     struct cdc_err err;
 
-    assert_int_equal(ackt_begin(t, commit, 0, &err), CDC_OK);
+    assert_int_equal(ackt_begin(t, commit, 0, 0, &err), CDC_OK);
     for (int i = 0; i < n; i++)
         ackt_sent(t);
     ackt_commit(t, end);
@@ -61,18 +61,20 @@ test_ackt_position_floor_is_the_oldest_unsafe_transactions(void **state)
     assert_int_equal(safe, 0x100);
     assert_int_equal(floor, 7); /* nothing tracked: the caller's floor */
 
-    assert_int_equal(ackt_begin(t, 0x200, 10, &err), CDC_OK); /* began when seq 10 was acked */
+    assert_int_equal(ackt_begin(t, 0x200, 10, 0, &err), CDC_OK); /* began when seq 10 was acked */
     ackt_sent(t);
     ackt_commit(t, 0x210);
-    assert_int_equal(ackt_begin(t, 0x300, 11, &err), CDC_OK);
+    assert_int_equal(ackt_begin(t, 0x300, 11, 1700000000123456, &err), CDC_OK);
     ackt_sent(t);
     ackt_commit(t, 0x310);
     /* the second is acked first (at seq 12): the first still holds safe and floor back */
-    assert_true(ackt_ack(t, 0x300));
+    int64_t commit_time = 0;
+    assert_true(ackt_ack(t, 0x300, &commit_time));
+    assert_int_equal(commit_time, 1700000000123456); /* for the commit -> ack latency */
     ackt_position(t, 12, &safe, &floor);
     assert_int_equal(safe, 0x100);
     assert_int_equal(floor, 10);
-    assert_true(ackt_ack(t, 0x200));
+    assert_true(ackt_ack(t, 0x200, NULL));
     ackt_position(t, 13, &safe, &floor);
     assert_int_equal(safe, 0x310);
     assert_int_equal(floor, 13);
@@ -87,10 +89,10 @@ test_ackt_advances_only_when_all_events_acked(void **state)
     (void) state;
     txn(t, 0x200, 0x210, 3);
     assert_int_equal(ackt_safe(t), 0x100);
-    assert_true(ackt_ack(t, 0x200));
-    assert_true(ackt_ack(t, 0x200));
+    assert_true(ackt_ack(t, 0x200, NULL));
+    assert_true(ackt_ack(t, 0x200, NULL));
     assert_int_equal(ackt_safe(t), 0x100);
-    assert_true(ackt_ack(t, 0x200));
+    assert_true(ackt_ack(t, 0x200, NULL));
     assert_int_equal(ackt_safe(t), 0x210);
     assert_int_equal(ackt_unacked(t), 0);
     ackt_destroy(t);
@@ -106,11 +108,11 @@ test_ackt_never_passes_a_gap(void **state)
     txn(t, 0x300, 0x310, 1);
     txn(t, 0x400, 0x410, 1);
     /* later transactions acked first: nothing is safe while 0x200 is pending */
-    assert_true(ackt_ack(t, 0x400));
-    assert_true(ackt_ack(t, 0x300));
+    assert_true(ackt_ack(t, 0x400, NULL));
+    assert_true(ackt_ack(t, 0x300, NULL));
     assert_int_equal(ackt_safe(t), 0);
     assert_int_equal(ackt_unacked(t), 1);
-    assert_true(ackt_ack(t, 0x200));
+    assert_true(ackt_ack(t, 0x200, NULL));
     assert_int_equal(ackt_safe(t), 0x410);
     ackt_destroy(t);
 }
@@ -122,15 +124,15 @@ test_ackt_open_transaction_is_not_safe_even_if_acked(void **state)
     struct cdc_err err;
 
     (void) state;
-    assert_int_equal(ackt_begin(t, 0x500, 0, &err), CDC_OK);
+    assert_int_equal(ackt_begin(t, 0x500, 0, 0, &err), CDC_OK);
     ackt_sent(t);
-    assert_true(ackt_ack(t, 0x500));
+    assert_true(ackt_ack(t, 0x500, NULL));
     /* more events of the transaction may still come: not safe before Commit */
     assert_int_equal(ackt_safe(t), 0);
     ackt_sent(t);
     ackt_commit(t, 0x510);
     assert_int_equal(ackt_safe(t), 0);
-    assert_true(ackt_ack(t, 0x500));
+    assert_true(ackt_ack(t, 0x500, NULL));
     assert_int_equal(ackt_safe(t), 0x510);
     ackt_destroy(t);
 }
@@ -147,7 +149,7 @@ test_ackt_empty_transaction_is_safe_at_commit(void **state)
     txn(t, 0x300, 0x310, 1);
     txn(t, 0x400, 0x410, 0);
     assert_int_equal(ackt_safe(t), 0x210);
-    assert_true(ackt_ack(t, 0x300));
+    assert_true(ackt_ack(t, 0x300, NULL));
     assert_int_equal(ackt_safe(t), 0x410);
     ackt_destroy(t);
 }
@@ -160,10 +162,10 @@ test_ackt_unknown_and_excess_acks_are_ignored(void **state)
     (void) state;
     txn(t, 0x200, 0x210, 1);
     txn(t, 0x300, 0x310, 1);
-    assert_false(ackt_ack(t, 0x250));
-    assert_true(ackt_ack(t, 0x300));
+    assert_false(ackt_ack(t, 0x250, NULL));
+    assert_true(ackt_ack(t, 0x300, NULL));
     /* a second ack for a one-event transaction must not count */
-    assert_false(ackt_ack(t, 0x300));
+    assert_false(ackt_ack(t, 0x300, NULL));
     assert_int_equal(ackt_safe(t), 0);
     assert_int_equal(ackt_unacked(t), 1);
     ackt_destroy(t);
@@ -184,10 +186,10 @@ test_ackt_idle_advance_only_when_nothing_pending(void **state)
     txn(t, 0x200, 0x210, 1);
     ackt_idle_advance(t, 0x900);
     assert_int_equal(ackt_safe(t), 0x180);
-    assert_true(ackt_ack(t, 0x200));
+    assert_true(ackt_ack(t, 0x200, NULL));
     assert_int_equal(ackt_safe(t), 0x210);
     /* an open transaction with nothing sent is pending too */
-    assert_int_equal(ackt_begin(t, 0x300, 0, &err), CDC_OK);
+    assert_int_equal(ackt_begin(t, 0x300, 0, 0, &err), CDC_OK);
     ackt_idle_advance(t, 0x900);
     assert_int_equal(ackt_safe(t), 0x210);
     ackt_destroy(t);
@@ -202,12 +204,12 @@ test_ackt_reset_forgets_pending_and_ignores_late_acks(void **state)
     txn(t, 0x200, 0x210, 2);
     ackt_reset(t, 0x150);
     assert_int_equal(ackt_safe(t), 0x150);
-    assert_false(ackt_ack(t, 0x200));
+    assert_false(ackt_ack(t, 0x200, NULL));
     assert_int_equal(ackt_unacked(t), 0);
     /* the replay registers the same transaction again */
     txn(t, 0x200, 0x210, 2);
-    assert_true(ackt_ack(t, 0x200));
-    assert_true(ackt_ack(t, 0x200));
+    assert_true(ackt_ack(t, 0x200, NULL));
+    assert_true(ackt_ack(t, 0x200, NULL));
     assert_int_equal(ackt_safe(t), 0x210);
     ackt_destroy(t);
 }
@@ -221,9 +223,9 @@ test_ackt_grows_past_initial_capacity(void **state)
     for (cdc_lsn i = 1; i <= 1000; i++)
         txn(t, i * 0x100, i * 0x100 + 0x10, 1);
     for (cdc_lsn i = 1000; i >= 2; i--)
-        assert_true(ackt_ack(t, i * 0x100));
+        assert_true(ackt_ack(t, i * 0x100, NULL));
     assert_int_equal(ackt_safe(t), 0);
-    assert_true(ackt_ack(t, 0x100));
+    assert_true(ackt_ack(t, 0x100, NULL));
     assert_int_equal(ackt_safe(t), 1000 * 0x100 + 0x10);
     ackt_destroy(t);
 }
@@ -239,7 +241,7 @@ ack_thread(void *arg)
     struct acker *a = arg;
 
     for (int i = a->first; i < a->n; i += a->step)
-        ackt_ack(a->t, (cdc_lsn) (i + 1) * 0x100);
+        ackt_ack(a->t, (cdc_lsn) (i + 1) * 0x100, NULL);
     return NULL;
 }
 

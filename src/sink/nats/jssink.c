@@ -37,6 +37,13 @@ struct retry {
     int64_t due_ms;
 };
 
+/* A sampled publish (see opts.on_latency): which message, sent when. */
+#define LAT_SLOTS 32
+struct lat_sample {
+    _Atomic(const natsMsg *) msg; /* identity only; NULL: free */
+    _Atomic int64_t sent_us;
+};
+
 /* A message that got "no responders": since when, to give it up after no_responders_limit_ms. */
 struct nr_mark {
     const natsMsg *msg; /* identity only: the message may be inside libnats */
@@ -62,6 +69,7 @@ struct jssink {
     char last_fail[200];         /* why the last resent message failed, for timeout messages */
 
     bool async_used; /* libnats built its async-publish state (first publish handed over) */
+    struct lat_sample lat[LAT_SLOTS];
 
     _Atomic uint64_t published;
     _Atomic uint64_t acked;
@@ -211,9 +219,52 @@ queue_resend(struct jssink *s, natsMsg *msg, bool backoff)
     s->n_retries++;
 }
 
+/* Owner thread, before the message is handed over: maybe sample it. */
+static void
+lat_mark(struct jssink *s, const natsMsg *m)
+{
+    uint64_t n = atomic_load(&s->published);
+    struct lat_sample *x;
+
+    if (s->o.on_latency == NULL || n % JSSINK_LATENCY_SAMPLE != 0)
+        return;
+    x = &s->lat[(n / JSSINK_LATENCY_SAMPLE) % LAT_SLOTS];
+    atomic_store(&x->sent_us, cdc_mono_us());
+    atomic_store(&x->msg, m);
+}
+
+/* libnats thread: msg was acked; report its latency if it was sampled. */
+static void
+lat_acked(struct jssink *s, const natsMsg *msg)
+{
+    if (s->o.on_latency == NULL)
+        return;
+    for (int i = 0; i < LAT_SLOTS; i++) {
+        const natsMsg *want = msg;
+
+        if (atomic_load(&s->lat[i].msg) == msg &&
+            atomic_compare_exchange_strong(&s->lat[i].msg, &want, NULL)) {
+            s->o.on_latency(s->o.closure, cdc_mono_us() - atomic_load(&s->lat[i].sent_us));
+            return;
+        }
+    }
+}
+
+/* Forget a sample whose message was not handed over (its memory may be reused). */
+static void
+lat_forget(struct jssink *s, const natsMsg *m)
+{
+    for (int i = 0; i < LAT_SLOTS; i++) {
+        const natsMsg *want = m;
+
+        atomic_compare_exchange_strong(&s->lat[i].msg, &want, NULL);
+    }
+}
+
 static void
 ack_ok(struct jssink *s, natsMsg *msg, const char *id, const jsPubAck *pa)
 {
+    lat_acked(s, msg);
     if (s->o.on_ack != NULL && id != NULL)
         s->o.on_ack(s->o.closure, id, strlen(id), true, pa->Duplicate, pa->Sequence);
     if (pa->Duplicate)
@@ -270,6 +321,27 @@ on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closur
         natsMsg_Destroy(msg);
 }
 
+/* libnats thread: the connection dropped (it reconnects by itself) or came back. */
+static void
+on_disconnected(natsConnection *nc, void *closure)
+{
+    struct jssink *s = closure;
+
+    (void) nc;
+    if (s->o.on_conn != NULL)
+        s->o.on_conn(s->o.closure, false);
+}
+
+static void
+on_reconnected(natsConnection *nc, void *closure)
+{
+    struct jssink *s = closure;
+
+    (void) nc;
+    if (s->o.on_conn != NULL)
+        s->o.on_conn(s->o.closure, true);
+}
+
 /* o is the caller's options: urls and password are used here and not kept */
 static cdc_rc
 connect_nats(struct jssink *s, const struct jssink_opts *o, struct cdc_err *err)
@@ -294,6 +366,10 @@ connect_nats(struct jssink *s, const struct jssink_opts *o, struct cdc_err *err)
         st = natsOptions_SetReconnectWait(s->nopts, 1000);
     if (st == NATS_OK)
         st = natsOptions_SetReconnectJitter(s->nopts, 500, 1000);
+    if (st == NATS_OK)
+        st = natsOptions_SetDisconnectedCB(s->nopts, on_disconnected, s);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectedCB(s->nopts, on_reconnected, s);
     if (st != NATS_OK)
         return cdc_err_set(err, CDC_ERR_CONFIG, "invalid NATS options for %s: %s", urls,
                            natsStatus_GetText(st));
@@ -689,6 +765,7 @@ jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const 
     if (st != NATS_OK)
         return st == NATS_NO_MEMORY ? cdc_err_set(err, CDC_ERR_NOMEM, "out of memory")
                                     : publish_failed(s, st, subject, msg_id, len, err);
+    lat_mark(s, m); /* before: the ack may come back before js_PublishMsgAsync returns */
     for (;;) {
         st = js_PublishMsgAsync(s->js, &m, &s->po); /* takes m on success */
         if (st == NATS_OK)
@@ -712,6 +789,7 @@ jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const 
     atomic_fetch_add(&s->published, 1);
     return CDC_OK;
 fail:
+    lat_forget(s, m);
     natsMsg_Destroy(m);
     return rc;
 }

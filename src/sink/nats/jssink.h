@@ -40,6 +40,8 @@
 
 #include "core/err.h"
 
+#define JSSINK_LATENCY_SAMPLE 64
+
 /* Called once per message, when it is finally acknowledged (on a libnats thread). */
 typedef void (*jssink_ack_fn)(void *closure, const char *msg_id, size_t id_len, bool ok,
                               bool duplicate, uint64_t stream_seq);
@@ -65,7 +67,13 @@ struct jssink_opts {
     int64_t no_responders_limit_ms; /* give a message up after "no responders" for this long,
                                        default 30000 (longer than a leader election) */
     jssink_ack_fn on_ack;           /* may be NULL */
-    void *closure;                  /* passed to on_ack */
+    void *closure;                  /* passed to on_ack and on_latency */
+    /* publish -> PubAck time of one publish in JSSINK_LATENCY_SAMPLE (first attempt to the
+       successful ack), on the libnats thread; may be NULL */
+    void (*on_latency)(void *closure, int64_t us);
+    /* the connection was lost (up=false; libnats reconnects by itself, publishes wait) or is
+       back (up=true), on a libnats thread; may be NULL */
+    void (*on_conn)(void *closure, bool up);
 };
 
 struct jssink_hdr {

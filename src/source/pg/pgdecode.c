@@ -208,6 +208,7 @@ pgd_on_begin(struct pgd *d, const struct pgo_begin *b, struct pgd_out *out)
     out->kind = PGD_BEGIN;
     out->commit_lsn = b->final_lsn;
     out->xid = b->xid;
+    out->commit_time_us = d->commit_time_us;
     return CDC_OK;
 }
 

@@ -52,9 +52,10 @@ enum pgd_kind {
 
 struct pgd_out {
     enum pgd_kind kind;
-    cdc_lsn commit_lsn; /* BEGIN: final_lsn of the transaction; COMMIT: commit_lsn */
-    cdc_lsn end_lsn;    /* COMMIT: end_lsn (position just past the commit record) */
-    uint32_t xid;       /* BEGIN */
+    cdc_lsn commit_lsn;     /* BEGIN: final_lsn of the transaction; COMMIT: commit_lsn */
+    cdc_lsn end_lsn;        /* COMMIT: end_lsn (position just past the commit record) */
+    uint32_t xid;           /* BEGIN */
+    int64_t commit_time_us; /* BEGIN: commit time, microseconds since the Unix epoch (UTC) */
     const struct cdc_change
         *changes; /* PGD_CHANGES: array owned by pgd, valid until next pgd_feed */
     size_t n_changes;
