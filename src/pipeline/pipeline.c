@@ -23,8 +23,7 @@
 #include "pipeline/ackt.h"
 #include "pipeline/seen.h"
 #include "sink/nats/jssink.h"
-#include "source/pg/pgdecode.h"
-#include "source/pg/pgsrc.h"
+#include "source/source.h"
 #include "transform/envelope.h"
 #include "transform/redact.h"
 #include "transform/subject.h"
@@ -40,8 +39,7 @@ struct pipeline {
     struct ckpt_store *ckpt;
     struct ckpt_record rec; /* the last record written (or loaded) */
     struct jssink *sink;
-    struct pgsrc *src;
-    struct pgd *dec;
+    struct source *src;
     struct ackt *ackt;
     struct seen seen; /* events already in the stream past the checkpoint */
     uint64_t skipped; /* replayed events not published again because the stream has them */
@@ -159,81 +157,6 @@ open_sink(struct pipeline *p, struct cdc_err *err)
     return jssink_create(&p->sink, &so, err);
 }
 
-static cdc_rc
-open_source(struct pipeline *p, struct pgsrc_slot_info *slot, bool have_ckpt, struct cdc_err *err)
-{
-    const struct cdc_config *c = p->cfg;
-    struct pgsrc_opts po;
-    cdc_rc rc;
-
-    pgsrc_opts_init(&po);
-    po.host = c->rds.endpoint;
-    po.port = c->rds.port;
-    po.user = c->rds.username;
-    po.password = c->rds.password;
-    po.dbname = c->rds.database;
-    po.sslmode = c->rds.ssl_mode;
-    po.slot = c->cdc.slot_name;
-    po.publication = c->cdc.publication;
-    po.tables = (const char *const *) c->cdc.table_filters.items;
-    po.n_tables = c->cdc.table_filters.n;
-    /* a slot that vanished behind a checkpoint took the changes in between with it */
-    po.create_slot = !have_ckpt || p->o->accept_slot_position;
-    rc = pgsrc_create(&p->src, &po, err);
-    if (rc != CDC_OK)
-        return rc;
-    rc = pgsrc_prepare(p->src, slot, err);
-    if (rc == CDC_ERR_FATAL && slot->slot_missing)
-        return cdc_err_set(
-            err, CDC_ERR_FATAL,
-            "replication slot \"%s\" does not exist but checkpoint %s is at " CDC_LSN_FMT
-            ": the slot was dropped and changes after the checkpoint may be lost; "
-            "restart with --accept-slot-position to create a new slot and start "
-            "from the current position",
-            c->cdc.slot_name, ckpt_describe(p->ckpt), CDC_LSN_ARGS(p->rec.lsn));
-    return rc;
-}
-
-/*
- * Decide where to start from the slot and the checkpoint. The checkpoint is
- * written before PostgreSQL is told, so normally slot <= checkpoint.
- */
-static cdc_rc
-reconcile(struct pipeline *p, const struct pgsrc_slot_info *slot, bool have_ckpt, cdc_lsn *start,
-          struct cdc_err *err)
-{
-    *start = slot->confirmed_flush;
-    if (!have_ckpt) {
-        log_info(MOD, "no checkpoint in %s: starting from the slot at " CDC_LSN_FMT,
-                 ckpt_describe(p->ckpt), CDC_LSN_ARGS(slot->confirmed_flush));
-        return CDC_OK;
-    }
-    if (p->rec.system_id[0] != '\0' && strcmp(p->rec.system_id, slot->system_id) != 0)
-        return cdc_err_set(err, CDC_ERR_FATAL,
-                           "checkpoint %s belongs to database system %s but the server is system "
-                           "%s: another database is behind this endpoint; point "
-                           "cdc.checkpoint_storage at a new location to start over",
-                           ckpt_describe(p->ckpt), p->rec.system_id, slot->system_id);
-    if (slot->confirmed_flush > p->rec.lsn) {
-        if (!p->o->accept_slot_position)
-            return cdc_err_set(err, CDC_ERR_FATAL,
-                               "replication slot \"%s\" is at " CDC_LSN_FMT
-                               ", ahead of the checkpoint at " CDC_LSN_FMT
-                               ": changes in between may never have been published; restart with "
-                               "--accept-slot-position to start from the slot anyway",
-                               p->cfg->cdc.slot_name, CDC_LSN_ARGS(slot->confirmed_flush),
-                               CDC_LSN_ARGS(p->rec.lsn));
-        log_warn(MOD,
-                 "starting from slot position " CDC_LSN_FMT " ahead of checkpoint " CDC_LSN_FMT
-                 " (--accept-slot-position)",
-                 CDC_LSN_ARGS(slot->confirmed_flush), CDC_LSN_ARGS(p->rec.lsn));
-        return CDC_OK;
-    }
-    /* everything up to the checkpoint was acked: skip it rather than replay it */
-    *start = p->rec.lsn;
-    return CDC_OK;
-}
-
 struct scan_ctx {
     struct pipeline *p;
     cdc_lsn after; /* only events of transactions committing after this are replayed */
@@ -315,16 +238,12 @@ reconcile_stream(struct pipeline *p, bool have_ckpt, cdc_lsn start, struct cdc_e
 }
 
 static void
-fill_record(struct pipeline *p, const struct pgsrc_slot_info *slot)
+fill_record(struct pipeline *p)
 {
     struct ckpt_record *r = &p->rec;
 
     r->version = CKPT_VERSION;
     snprintf(r->source, sizeof(r->source), "%s", p->cfg->cdc.source_name);
-    snprintf(r->engine, sizeof(r->engine), "postgres");
-    snprintf(r->slot, sizeof(r->slot), "%s", p->cfg->cdc.slot_name);
-    snprintf(r->system_id, sizeof(r->system_id), "%s", slot->system_id);
-    r->timeline = slot->timeline;
     snprintf(r->stream, sizeof(r->stream), "%s", p->cfg->nats.stream);
 }
 
@@ -348,6 +267,7 @@ checkpoint(struct pipeline *p, struct cdc_err *err)
     next = p->rec;
     next.lsn = safe;
     next.stream_seq = floor;
+    src_describe_position(p->src, &next);
     next.time_us = cdc_wall_us();
     rc = ckpt_save(p->ckpt, &next, err);
     if (rc != CDC_OK) {
@@ -366,9 +286,7 @@ checkpoint(struct pipeline *p, struct cdc_err *err)
     p->rec = next;
     metrics_inc(&p->m->checkpoint_writes_total);
     metrics_dep_up(p->m, METRICS_DEP_CHECKPOINT);
-    /* durable: now PostgreSQL may be told, at once rather than at the next status tick */
-    pgsrc_set_flushed(p->src, p->rec.lsn);
-    (void) pgsrc_send_status(p->src, true, NULL);
+    src_confirm(p->src, p->rec.lsn); /* durable: now the source may be told */
     return CDC_OK;
 }
 
@@ -416,42 +334,38 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
 }
 
 static cdc_rc
-handle_data(struct pipeline *p, const struct pgsrc_msg *m, bool *stop, struct cdc_err *err)
+handle(struct pipeline *p, const struct src_out *out, bool *stop, struct cdc_err *err)
 {
-    struct pgd_out out;
     cdc_rc rc;
 
-    rc = pgd_feed(p->dec, m->data, m->len, m->wal_start, &out, err);
-    if (rc != CDC_OK) {
-        metrics_inc(&p->m->errors_total[METRICS_ERR_DECODE]);
-        return rc == CDC_ERR_PROTO ? cdc_err_set(err, CDC_ERR_FATAL, "%s", err->msg) : rc;
-    }
-    switch (out.kind) {
-    case PGD_BEGIN:
+    switch (out->kind) {
+    case SRC_BEGIN:
         p->in_txn = true;
-        if (p->seen.n > 0 && out.commit_lsn > p->seen.max_commit) {
+        if (p->seen.n > 0 && out->key > p->seen.max_commit) {
             log_info(MOD,
                      "replay past the stream's last event: %" PRIu64 " events were already "
                      "in the stream and not published again",
                      p->skipped);
             seen_free(&p->seen);
         }
-        return ackt_begin(p->ackt, out.commit_lsn, atomic_load(&p->stream_seq), out.commit_time_us,
-                          err);
-    case PGD_CHANGES:
-        for (size_t i = 0; i < out.n_changes; i++) {
-            rc = publish_change(p, &out.changes[i], err);
+        return ackt_begin(p->ackt, out->key, atomic_load(&p->stream_seq), out->commit_time_us, err);
+    case SRC_CHANGES:
+        for (size_t i = 0; i < out->n_changes; i++) {
+            rc = publish_change(p, &out->changes[i], err);
             if (rc != CDC_OK)
                 return rc;
         }
         return CDC_OK;
-    case PGD_COMMIT:
+    case SRC_COMMIT:
         p->in_txn = false;
-        p->last_commit_end = out.end_lsn;
-        ackt_commit(p->ackt, out.end_lsn);
+        p->last_commit_end = out->end;
+        ackt_commit(p->ackt, out->end);
         metrics_inc(&p->m->transactions_total);
-        if (p->o->stop_at_lsn != 0 && out.end_lsn >= p->o->stop_at_lsn)
+        if (p->o->stop_at_lsn != 0 && out->end >= p->o->stop_at_lsn)
             *stop = true;
+        return CDC_OK;
+    case SRC_IDLE:
+        ackt_idle_advance(p->ackt, out->end);
         return CDC_OK;
     default:
         return CDC_OK;
@@ -477,7 +391,7 @@ static void
 update_gauges(struct pipeline *p)
 {
     struct jssink_stats st;
-    cdc_lsn received = pgsrc_received(p->src);
+    cdc_lsn received = src_received(p->src);
 
     jssink_stats(p->sink, &st);
     metrics_add(&p->m->publish_resent_total, st.resent - p->resent_seen);
@@ -496,24 +410,25 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
 
     p->last_ckpt_ms = p->last_data_ms = cdc_now_ms();
     while (!*p->o->stop && !finish) {
-        struct pgsrc_msg m;
+        struct src_out out;
 
         metrics_heartbeat(p->m);
-        rc = pgsrc_read(p->src, 100, &m, err);
+        rc = src_next(p->src, 100, &out, err);
+        if (rc == CDC_ERR_PROTO) {
+            metrics_inc(&p->m->errors_total[METRICS_ERR_DECODE]);
+            rc = cdc_err_set(err, CDC_ERR_FATAL, "%s", err->msg);
+            break;
+        }
         if (rc != CDC_OK) {
             metrics_dep_down(p->m, METRICS_DEP_SOURCE, err->msg);
             metrics_inc(&p->m->errors_total[METRICS_ERR_SOURCE]);
             break;
         }
-        if (m.kind == PGSRC_DATA) {
+        if (out.kind != SRC_NONE && out.kind != SRC_IDLE)
             p->last_data_ms = cdc_now_ms();
-            rc = handle_data(p, &m, &finish, err);
-            if (rc != CDC_OK)
-                break;
-        } else if (m.kind == PGSRC_KEEPALIVE && !p->in_txn) {
-            /* an idle server: everything before its position has been delivered */
-            ackt_idle_advance(p->ackt, m.wal_end);
-        }
+        rc = handle(p, &out, &finish, err);
+        if (rc != CDC_OK)
+            break;
         rc = jssink_poll(p->sink, err);
         if (rc != CDC_OK) {
             metrics_dep_down(p->m, METRICS_DEP_NATS, err->msg);
@@ -543,8 +458,7 @@ shutdown_gracefully(struct pipeline *p, struct cdc_err *err)
     rc = jssink_flush(p->sink, p->cfg->server.grace_period_ms, &ferr);
     if (checkpoint(p, err) != CDC_OK)
         return err->code;
-    (void) pgsrc_send_status(p->src, true, NULL);
-    pgsrc_stop(p->src, NULL);
+    src_stop(p->src);
     if (rc != CDC_OK)
         return cdc_err_set(err, CDC_ERR_TIMEOUT,
                            "shutting down with %" PRIu64 " events unacknowledged after %" PRId64
@@ -568,9 +482,8 @@ dep_failed(struct pipeline *p, enum metrics_dep d, enum metrics_errtype t, cdc_r
 static cdc_rc
 run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
 {
-    struct pgsrc_slot_info slot;
+    struct src_start start;
     bool have_ckpt = false;
-    cdc_lsn start;
     cdc_rc rc;
 
     rc = ckpt_open(&p->ckpt, p->cfg->cdc.checkpoint_storage, err);
@@ -583,33 +496,44 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_NATS, METRICS_ERR_SINK, rc, err);
     metrics_dep_up(p->m, METRICS_DEP_NATS);
-    rc = open_source(p, &slot, have_ckpt, err);
+    rc = src_create(&p->src, p->cfg, err);
+    if (rc != CDC_OK)
+        return rc;
+    src_set_relation_hook(p->src, on_relation, p);
+    {
+        struct ckpt_record loaded = p->rec;
+
+        rc = src_prepare(p->src, have_ckpt ? &loaded : NULL, ckpt_describe(p->ckpt),
+                         p->o->accept_slot_position, &p->rec, &start, err);
+    }
+    if (rc == CDC_ERR_FATAL)
+        return rc;
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_SOURCE, METRICS_ERR_SOURCE, rc, err);
-    rc = reconcile(p, &slot, have_ckpt, &start, err);
-    if (rc != CDC_OK)
-        return rc;
-    rc = reconcile_stream(p, have_ckpt, start, err);
+    if (start.note[0] != '\0') {
+        if (start.warn)
+            log_warn(MOD, "%s", start.note);
+        else
+            log_info(MOD, "%s", start.note);
+    }
+    rc = reconcile_stream(p, have_ckpt, start.pos, err);
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_NATS, METRICS_ERR_SINK, rc, err);
-    fill_record(p, &slot);
+    fill_record(p);
     if (!have_ckpt)
-        p->rec.lsn = start;
-    rc = ackt_create(&p->ackt, start, err);
-    if (rc == CDC_OK)
-        rc = pgd_create(&p->dec, err);
+        p->rec.lsn = start.pos;
+    rc = ackt_create(&p->ackt, start.pos, err);
     if (rc != CDC_OK)
         return rc;
-    pgd_set_relation_hook(p->dec, on_relation, p);
-    pgsrc_set_flushed(p->src, slot.confirmed_flush);
-    rc = pgsrc_start(p->src, start, err);
+    rc = src_start(p->src, start.pos, err);
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_SOURCE, METRICS_ERR_SOURCE, rc, err);
     metrics_dep_up(p->m, METRICS_DEP_SOURCE);
     res->streamed = true;
-    log_info(
-        MOD, "streaming from " CDC_LSN_FMT " (slot \"%s\", publication \"%s\") to stream \"%s\"",
-        CDC_LSN_ARGS(start), p->cfg->cdc.slot_name, p->cfg->cdc.publication, p->cfg->nats.stream);
+    log_info(MOD,
+             "streaming from " CDC_LSN_FMT " (slot \"%s\", publication \"%s\") to stream \"%s\"",
+             CDC_LSN_ARGS(start.pos), p->cfg->cdc.slot_name, p->cfg->cdc.publication,
+             p->cfg->nats.stream);
     rc = stream(p, res, err);
     if (rc != CDC_OK)
         return rc;
@@ -644,8 +568,7 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     res->events_acked = atomic_load(&p.acked);
     /* the sink goes first: no ack callback may run once the tracker is gone */
     jssink_destroy(p.sink);
-    pgsrc_destroy(p.src);
-    pgd_destroy(p.dec);
+    src_destroy(p.src);
     ackt_destroy(p.ackt);
     ckpt_close(p.ckpt);
     seen_free(&p.seen);

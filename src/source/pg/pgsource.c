@@ -1,0 +1,257 @@
+/*
+ * pgsource.c - the PostgreSQL source: pgsrc (the replication connection)
+ * and pgdecode (pgoutput -> changes) behind the source.h interface, and the
+ * start decision from the slot and the checkpoint.
+ */
+#include "source/pg/pgdecode.h"
+#include "source/pg/pgsrc.h"
+#include "source/source.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pgsource {
+    struct pgsrc *src;
+    struct pgd *dec;
+    bool in_txn;
+};
+
+/* Decoder hook: pass relation (re)definitions on to the pipeline's hook. */
+static void
+pgsource_on_relation(void *closure, struct cdc_relation *rel)
+{
+    struct source *s = closure;
+
+    if (s->on_relation != NULL)
+        s->on_relation(s->relation_closure, rel);
+}
+
+static cdc_rc
+pgsource_connect(struct source *s, bool create_slot, struct pgsrc_slot_info *slot,
+                 struct cdc_err *err)
+{
+    const struct cdc_config *c = s->cfg;
+    struct pgsource *ps = s->impl;
+    struct pgsrc_opts po;
+    cdc_rc rc;
+
+    pgsrc_opts_init(&po);
+    po.host = c->rds.endpoint;
+    po.port = c->rds.port;
+    po.user = c->rds.username;
+    po.password = c->rds.password;
+    po.dbname = c->rds.database;
+    po.sslmode = c->rds.ssl_mode;
+    po.slot = c->cdc.slot_name;
+    po.publication = c->cdc.publication;
+    po.tables = (const char *const *) c->cdc.table_filters.items;
+    po.n_tables = c->cdc.table_filters.n;
+    po.create_slot = create_slot;
+    rc = pgsrc_create(&ps->src, &po, err);
+    if (rc != CDC_OK)
+        return rc;
+    return pgsrc_prepare(ps->src, slot, err);
+}
+
+/*
+ * Decide where to start from the slot and the checkpoint. The checkpoint is
+ * written before PostgreSQL is told, so normally slot <= checkpoint.
+ */
+static cdc_rc
+pgsource_decide(struct source *s, const struct pgsrc_slot_info *slot,
+                const struct ckpt_record *ckpt, const char *ckpt_desc, bool accept,
+                struct src_start *start, struct cdc_err *err)
+{
+    const char *name = s->cfg->cdc.slot_name;
+
+    start->pos = slot->confirmed_flush;
+    if (ckpt == NULL) {
+        snprintf(start->note, sizeof(start->note),
+                 "no checkpoint in %s: starting from the slot at " CDC_LSN_FMT, ckpt_desc,
+                 CDC_LSN_ARGS(slot->confirmed_flush));
+        return CDC_OK;
+    }
+    if (ckpt->system_id[0] != '\0' && strcmp(ckpt->system_id, slot->system_id) != 0)
+        return cdc_err_set(err, CDC_ERR_FATAL,
+                           "checkpoint %s belongs to database system %s but the server is system "
+                           "%s: another database is behind this endpoint; point "
+                           "cdc.checkpoint_storage at a new location to start over",
+                           ckpt_desc, ckpt->system_id, slot->system_id);
+    if (slot->confirmed_flush > ckpt->lsn) {
+        if (!accept)
+            return cdc_err_set(err, CDC_ERR_FATAL,
+                               "replication slot \"%s\" is at " CDC_LSN_FMT
+                               ", ahead of the checkpoint at " CDC_LSN_FMT
+                               ": changes in between may never have been published; restart with "
+                               "--accept-slot-position to start from the slot anyway",
+                               name, CDC_LSN_ARGS(slot->confirmed_flush), CDC_LSN_ARGS(ckpt->lsn));
+        snprintf(start->note, sizeof(start->note),
+                 "starting from slot position " CDC_LSN_FMT " ahead of checkpoint " CDC_LSN_FMT
+                 " (--accept-slot-position)",
+                 CDC_LSN_ARGS(slot->confirmed_flush), CDC_LSN_ARGS(ckpt->lsn));
+        start->warn = true;
+        return CDC_OK;
+    }
+    /* everything up to the checkpoint was acked: skip it rather than replay it */
+    start->pos = ckpt->lsn;
+    return CDC_OK;
+}
+
+static cdc_rc
+pgsource_prepare(struct source *s, const struct ckpt_record *ckpt, const char *ckpt_desc,
+                 bool accept, struct ckpt_record *rec, struct src_start *start, struct cdc_err *err)
+{
+    struct pgsource *ps = s->impl;
+    struct pgsrc_slot_info slot;
+    cdc_rc rc;
+
+    memset(&slot, 0, sizeof(slot));
+    /* a slot that vanished behind a checkpoint took the changes in between with it */
+    rc = pgsource_connect(s, ckpt == NULL || accept, &slot, err);
+    if (rc == CDC_ERR_FATAL && slot.slot_missing)
+        return cdc_err_set(
+            err, CDC_ERR_FATAL,
+            "replication slot \"%s\" does not exist but checkpoint %s is at " CDC_LSN_FMT
+            ": the slot was dropped and changes after the checkpoint may be lost; "
+            "restart with --accept-slot-position to create a new slot and start "
+            "from the current position",
+            s->cfg->cdc.slot_name, ckpt_desc, CDC_LSN_ARGS(ckpt->lsn));
+    if (rc != CDC_OK)
+        return rc;
+    rc = pgsource_decide(s, &slot, ckpt, ckpt_desc, accept, start, err);
+    if (rc != CDC_OK)
+        return rc;
+    snprintf(rec->engine, sizeof(rec->engine), "postgres");
+    snprintf(rec->slot, sizeof(rec->slot), "%s", s->cfg->cdc.slot_name);
+    snprintf(rec->system_id, sizeof(rec->system_id), "%s", slot.system_id);
+    rec->timeline = slot.timeline;
+    rc = pgd_create(&ps->dec, err);
+    if (rc != CDC_OK)
+        return rc;
+    pgd_set_relation_hook(ps->dec, pgsource_on_relation, s);
+    pgsrc_set_flushed(ps->src, slot.confirmed_flush);
+    return CDC_OK;
+}
+
+static cdc_rc
+pgsource_start(struct source *s, cdc_lsn pos, struct cdc_err *err)
+{
+    struct pgsource *ps = s->impl;
+
+    return pgsrc_start(ps->src, pos, err);
+}
+
+/* A pgoutput message: what it means for the pipeline. */
+static cdc_rc
+pgsource_data(struct pgsource *ps, const struct pgsrc_msg *m, struct src_out *out,
+              struct cdc_err *err)
+{
+    struct pgd_out d;
+    cdc_rc rc;
+
+    rc = pgd_feed(ps->dec, m->data, m->len, m->wal_start, &d, err);
+    if (rc != CDC_OK)
+        return rc;
+    switch (d.kind) {
+    case PGD_BEGIN:
+        ps->in_txn = true;
+        out->kind = SRC_BEGIN;
+        out->key = d.commit_lsn;
+        out->commit_time_us = d.commit_time_us;
+        break;
+    case PGD_CHANGES:
+        out->kind = SRC_CHANGES;
+        out->changes = d.changes;
+        out->n_changes = d.n_changes;
+        break;
+    case PGD_COMMIT:
+        ps->in_txn = false;
+        out->kind = SRC_COMMIT;
+        out->end = d.end_lsn;
+        break;
+    default:
+        break;
+    }
+    return CDC_OK;
+}
+
+static cdc_rc
+pgsource_next(struct source *s, int timeout_ms, struct src_out *out, struct cdc_err *err)
+{
+    struct pgsource *ps = s->impl;
+    struct pgsrc_msg m;
+    cdc_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = pgsrc_read(ps->src, timeout_ms, &m, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (m.kind == PGSRC_DATA)
+        return pgsource_data(ps, &m, out, err);
+    if (m.kind == PGSRC_KEEPALIVE && !ps->in_txn) {
+        /* an idle server: everything before its position has been delivered */
+        out->kind = SRC_IDLE;
+        out->end = m.wal_end;
+    }
+    return CDC_OK;
+}
+
+static void
+pgsource_confirm(struct source *s, cdc_lsn pos)
+{
+    struct pgsource *ps = s->impl;
+
+    /* durable: now PostgreSQL may be told, at once rather than at the next status tick */
+    pgsrc_set_flushed(ps->src, pos);
+    (void) pgsrc_send_status(ps->src, true, NULL);
+}
+
+static cdc_lsn
+pgsource_received(struct source *s)
+{
+    struct pgsource *ps = s->impl;
+
+    return pgsrc_received(ps->src);
+}
+
+static void
+pgsource_stop(struct source *s)
+{
+    struct pgsource *ps = s->impl;
+
+    (void) pgsrc_send_status(ps->src, true, NULL);
+    pgsrc_stop(ps->src, NULL);
+}
+
+static void
+pgsource_destroy(struct source *s)
+{
+    struct pgsource *ps = s->impl;
+
+    pgsrc_destroy(ps->src);
+    pgd_destroy(ps->dec);
+    free(ps);
+}
+
+static const struct src_ops pgsource_ops = {
+    .prepare = pgsource_prepare,
+    .start = pgsource_start,
+    .next = pgsource_next,
+    .confirm = pgsource_confirm,
+    .received = pgsource_received,
+    .stop = pgsource_stop,
+    .destroy = pgsource_destroy,
+};
+
+cdc_rc
+pgsource_init(struct source *s, struct cdc_err *err)
+{
+    struct pgsource *ps = calloc(1, sizeof(*ps));
+
+    if (ps == NULL)
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    s->ops = &pgsource_ops;
+    s->impl = ps;
+    return CDC_OK;
+}
