@@ -9,7 +9,23 @@
  * digest does not match is a fatal error, never silently ignored.
  *
  * Stores are chosen by URL (cdc.checkpoint_storage): `file://PATH` or a bare
- * path, or `redis://[user:password@]host[:port][/db][?key=...&wait=N&timeout=MS]`.
+ * path, `redis://[user:password@]host[:port][/db][?key=...&wait=N&timeout=MS]`
+ * (ckpt_redis.c), or `nats-kv://BUCKET/KEY[?replicas=N&history=H&timeout=MS]`
+ * (ckpt_kv.c): a JetStream key-value bucket on the daemon's NATS servers
+ * (nats.urls, nats.username, nats.password from struct ckpt_opts), created
+ * when missing, written with a revision check.
+ *
+ * Encryption at rest (optional, every backend): with a key in ckpt_opts, each
+ * save stores the record text sealed with AES-256-GCM under a fresh random
+ * 12-byte IV, as one line of JSON
+ *   {"enc":"aes-256-gcm","kid":"<16 hex>","iv":"<b64>","ct":"<b64>","tag":"<b64>"}
+ * where kid is the first 8 bytes of SHA-256(key) in hex, also bound to the
+ * ciphertext as additional authenticated data. A load accepts such a record
+ * (wrong key id, failed authentication or no key configured: CDC_ERR_FATAL,
+ * naming the key ids, never the key) and also a plain record (a store written
+ * before encryption was turned on). Keys are written as 64 hex digits or the
+ * base64 of 32 bytes (ckpt_key_parse).
+ *
  * Knows nothing of what produced the position.
  */
 #ifndef CDC_CHECKPOINT_CKPT_H
@@ -40,17 +56,58 @@ struct ckpt_record {
 
 struct ckpt_store;
 
-/* Open the store named by url. CDC_ERR_CONFIG for an unknown or unsupported scheme. */
-cdc_rc ckpt_open(struct ckpt_store **out, const char *url, struct cdc_err *err);
+#define CKPT_KEY_LEN 32 /* AES-256 */
+
+/* What backends need from the rest of the configuration. Borrowed for ckpt_open(), which copies. */
+struct ckpt_opts {
+    const char *const *nats_urls; /* nats-kv://: the servers (nats.urls) */
+    int n_nats_urls;              /* 0: nats-kv:// is a configuration error */
+    const char *nats_username;    /* NULL: none */
+    const char *nats_password;    /* secret: never in a description or message */
+    const char *nats_name;        /* connection name (nats.cluster_id), may be NULL */
+    int64_t nats_timeout_ms;      /* connect and request timeout, default 5000 */
+    const unsigned char *key;     /* CKPT_KEY_LEN bytes: encrypt records; NULL: plain text */
+};
+
+/* Defaults: no NATS servers, no key. */
+void ckpt_opts_init(struct ckpt_opts *o);
+
+/*
+ * Open the store named by url; opts may be NULL (defaults). Does not reach the
+ * store: a store that is down shows up at the first load or save.
+ * CDC_ERR_CONFIG for an unknown or unsupported scheme or a malformed URL.
+ * The store belongs to the calling thread; ckpt_close(NULL) does nothing.
+ */
+cdc_rc ckpt_open(struct ckpt_store **out, const char *url, const struct ckpt_opts *opts,
+                 struct cdc_err *err);
 void ckpt_close(struct ckpt_store *s);
 
 /*
+ * Parse an encryption key written as 64 hex digits or as standard base64
+ * (with padding) of 32 bytes; surrounding white space is ignored. Anything
+ * else is CDC_ERR_CONFIG with a message that never quotes the text. Pure.
+ */
+cdc_rc ckpt_key_parse(const char *text, size_t len, unsigned char key[CKPT_KEY_LEN],
+                      struct cdc_err *err);
+/* Read a key file (at most 1 KiB) and parse it as above. CDC_ERR_CONFIG naming the path. */
+cdc_rc ckpt_key_read_file(const char *path, unsigned char key[CKPT_KEY_LEN], struct cdc_err *err);
+/* The key id of key: the first 8 bytes of its SHA-256, as 16 hex digits (and a NUL). */
+void ckpt_key_id(const unsigned char key[CKPT_KEY_LEN], char kid[17]);
+
+/*
  * Read the record. *found is false (and CDC_OK returned) when none was written yet.
- * A record that cannot be parsed or whose digest does not match: CDC_ERR_FATAL.
+ * A record that cannot be parsed, whose digest does not match, or that cannot
+ * be decrypted with the configured key (or was encrypted and no key is
+ * configured): CDC_ERR_FATAL. The store unreachable: CDC_ERR_RETRY.
  */
 cdc_rc ckpt_load(struct ckpt_store *s, struct ckpt_record *rec, bool *found, struct cdc_err *err);
 
-/* Make rec durable. On CDC_OK the record survives a crash of this process and of the machine. */
+/*
+ * Make rec durable (encrypted when a key is configured). On CDC_OK the record
+ * survives a crash of this process and of the machine (as far as the store
+ * promises). CDC_ERR_RETRY: the store is unreachable, try again later;
+ * CDC_ERR_FATAL: another writer owns the record, or the store refuses us.
+ */
 cdc_rc ckpt_save(struct ckpt_store *s, const struct ckpt_record *rec, struct cdc_err *err);
 
 /* A description of the store for logs ("file:/var/lib/cdc/ckpt.json"), without credentials. */

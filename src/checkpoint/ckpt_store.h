@@ -14,14 +14,36 @@ struct ckpt_ops {
     void (*close)(struct ckpt_store *s);
 };
 
+/* The largest stored text a backend must read: an encrypted record (base64) and its envelope. */
+#define CKPT_STORED_MAX 4096
+
 struct ckpt_store {
     const struct ckpt_ops *ops;
-    char desc[512]; /* for logs, no credentials */
-    void *impl;     /* the backend's state */
+    char desc[512];                  /* for logs, no credentials */
+    void *impl;                      /* the backend's state */
+    bool has_key;                    /* records are encrypted with key */
+    unsigned char key[CKPT_KEY_LEN]; /* secret: wiped by ckpt_close() */
+    char kid[17];                    /* ckpt_key_id(key), "" without a key */
 };
 
 cdc_rc ckpt_file_open(struct ckpt_store *s, const char *path, struct cdc_err *err);
 /* url: the whole "redis://..." URL (ckpt_redis.c documents its form) */
 cdc_rc ckpt_redis_open(struct ckpt_store *s, const char *url, struct cdc_err *err);
+/* url: the whole "nats-kv://..." URL (ckpt_kv.c documents its form); servers from o */
+cdc_rc ckpt_kv_open(struct ckpt_store *s, const char *url, const struct ckpt_opts *o,
+                    struct cdc_err *err);
+
+/* ckpt_crypt.c: does text start like a sealed (encrypted) record? */
+bool ckpt_is_sealed(const char *text, size_t len);
+/* Seal plain (len bytes) with s's key into out (NUL-terminated). CDC_ERR_IO if OpenSSL fails. */
+cdc_rc ckpt_seal(const struct ckpt_store *s, const char *plain, size_t len, char *out, size_t cap,
+                 struct cdc_err *err);
+/*
+ * Open a sealed record (NUL-terminated text) into plain (cap bytes, NUL-terminated, *plen
+ * without the NUL). No key, another key id, a malformed envelope or a failed
+ * authentication: CDC_ERR_FATAL.
+ */
+cdc_rc ckpt_unseal(const struct ckpt_store *s, const char *text, char *plain, size_t cap,
+                   size_t *plen, struct cdc_err *err);
 
 #endif

@@ -73,6 +73,10 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
 
     K_STR("cdc.checkpoint_storage", cdc.checkpoint_storage, "CHECKPOINT_STORAGE"),
     K_DUR("cdc.checkpoint_interval", cdc.checkpoint_interval_ms, "CHECKPOINT_INTERVAL", 1),
+    K_SECRET("cdc.checkpoint_encryption_key", cdc.checkpoint_encryption_key,
+             "CHECKPOINT_ENCRYPTION_KEY"),
+    K_STR("cdc.checkpoint_encryption_key_file", cdc.checkpoint_encryption_key_file,
+          "CHECKPOINT_ENCRYPTION_KEY_FILE"),
     K_INT("cdc.max_retry_attempts", cdc.max_retry_attempts, "MAX_RETRY_ATTEMPTS", 0, INT_MAX),
     K_INT("cdc.batch_size", cdc.batch_size, "BATCH_SIZE", 1, INT_MAX),
     K_DUR("cdc.batch_timeout", cdc.batch_timeout_ms, "BATCH_TIMEOUT", 0),

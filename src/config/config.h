@@ -42,7 +42,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 37
+#define CFG_NKEYS 39
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -84,9 +84,15 @@ struct cdc_config {
                                      working directory) */
         int64_t
             checkpoint_interval_ms; /* cdc.checkpoint_interval / CHECKPOINT_INTERVAL, default 10s */
-        int max_retry_attempts;     /* cdc.max_retry_attempts / MAX_RETRY_ATTEMPTS, default 3 */
-        int batch_size;             /* cdc.batch_size / BATCH_SIZE, default 1000 */
-        int64_t batch_timeout_ms;   /* cdc.batch_timeout / BATCH_TIMEOUT, default 5s */
+        char *checkpoint_encryption_key;      /* cdc.checkpoint_encryption_key /
+                                                 CHECKPOINT_ENCRYPTION_KEY (secret): 64 hex digits
+                                                 or base64 of 32 bytes; unset: records in clear */
+        char *checkpoint_encryption_key_file; /* cdc.checkpoint_encryption_key_file /
+                                                 CHECKPOINT_ENCRYPTION_KEY_FILE: a file holding
+                                                 the key (not both) */
+        int max_retry_attempts;   /* cdc.max_retry_attempts / MAX_RETRY_ATTEMPTS, default 3 */
+        int batch_size;           /* cdc.batch_size / BATCH_SIZE, default 1000 */
+        int64_t batch_timeout_ms; /* cdc.batch_timeout / BATCH_TIMEOUT, default 5s */
         struct cfg_strlist table_filters;    /* cdc.table_filters */
         struct cfg_strlist sensitive_fields; /* cdc.sensitive_fields */
         bool schema_evolution_enabled;       /* cdc.schema_evolution.enabled, default true */
@@ -182,7 +188,8 @@ cdc_rc cfg_load(struct cdc_config *cfg, const char *path, const char *const *ove
  * Validate in one pass, with the same reporting as cfg_load() (the place is
  * taken from cfg->origin: file line, <env>, <override> or <default>):
  * rds.endpoint, rds.database, rds.username and cdc.checkpoint_storage are
- * required; every integer and duration is in range; nats.urls is not empty and
+ * required; the checkpoint encryption key (or key file) parses as a key and
+ * only one of the two is set; every integer and duration is in range; nats.urls is not empty and
  * each is nats://..., tls://... or HOST:PORT; cdc.slot_name is [a-z0-9_]{1,63};
  * nats.subject_prefix is dot-separated subject tokens and nats.stream and
  * cdc.source_name single tokens (no spaces, dots or wildcards). Secrets are

@@ -2,7 +2,7 @@
  * config_check.c - validation of a loaded configuration, in one pass: required
  * keys, ranges and enums (again, for configurations built in code), and the
  * rules that need more than one value or a shape (NATS URLs, slot, stream and
- * subject names).
+ * subject names, the checkpoint encryption key: read, parsed, never echoed).
  *
  * A problem points at where the value came from, as recorded in cfg->origin:
  * "FILE:LINE: key: problem", "<env>: VAR: problem", "<override>: key: problem"
@@ -15,6 +15,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "checkpoint/ckpt.h"
 
 struct cfg_checker {
     const struct cdc_config *cfg;
@@ -338,6 +342,27 @@ chk_source_name(struct cfg_checker *ck)
                         : "");
 }
 
+/* The checkpoint key: one of the key and the key file, and it parses (never echoed). */
+static void
+chk_ckpt_key(struct cfg_checker *ck)
+{
+    const char *kt = ck->cfg->cdc.checkpoint_encryption_key;
+    const char *kf = ck->cfg->cdc.checkpoint_encryption_key_file;
+    unsigned char key[CKPT_KEY_LEN];
+    struct cdc_err e;
+
+    if (kt != NULL && *kt != '\0' && kf != NULL && *kf != '\0') {
+        chk_problem(ck, chk_key("cdc.checkpoint_encryption_key_file"), 0,
+                    "cannot be set together with cdc.checkpoint_encryption_key: set one of them");
+        return;
+    }
+    if (kt != NULL && *kt != '\0' && ckpt_key_parse(kt, strlen(kt), key, &e) != CDC_OK)
+        chk_problem(ck, chk_key("cdc.checkpoint_encryption_key"), 0, "%s", e.msg);
+    else if (kf != NULL && *kf != '\0' && ckpt_key_read_file(kf, key, &e) != CDC_OK)
+        chk_problem(ck, chk_key("cdc.checkpoint_encryption_key_file"), 0, "%s", e.msg);
+    OPENSSL_cleanse(key, sizeof(key));
+}
+
 cdc_rc
 cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
 {
@@ -348,6 +373,7 @@ cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
     (void) chk_required(&ck, "rds.username");
     (void) chk_required(&ck, "cdc.checkpoint_storage");
     (void) chk_required(&ck, "cdc.publication");
+    chk_ckpt_key(&ck);
     chk_types(&ck);
     chk_nats_urls(&ck);
     chk_stream(&ck);

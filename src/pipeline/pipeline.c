@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "checkpoint/ckpt.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -155,6 +157,37 @@ open_sink(struct pipeline *p, struct cdc_err *err)
     so.on_conn = on_conn;
     so.closure = p;
     return jssink_create(&p->sink, &so, err);
+}
+
+/* The checkpoint store, with the NATS servers (nats-kv://) and the encryption key, if any. */
+static cdc_rc
+open_ckpt(struct pipeline *p, struct cdc_err *err)
+{
+    const struct cdc_config *c = p->cfg;
+    const char *kt = c->cdc.checkpoint_encryption_key, *kf = c->cdc.checkpoint_encryption_key_file;
+    unsigned char key[CKPT_KEY_LEN];
+    struct ckpt_opts co;
+    cdc_rc rc = CDC_OK;
+
+    ckpt_opts_init(&co);
+    co.nats_urls = (const char *const *) c->nats.urls.items;
+    co.n_nats_urls = c->nats.urls.n;
+    co.nats_username = c->nats.username;
+    co.nats_password = c->nats.password;
+    co.nats_name = c->nats.cluster_id;
+    co.nats_timeout_ms = c->nats.request_timeout_ms;
+    if (kt != NULL && kt[0] != '\0') {
+        rc = ckpt_key_parse(kt, strlen(kt), key, err);
+        co.key = key;
+    } else if (kf != NULL && kf[0] != '\0') {
+        rc = ckpt_key_read_file(kf, key, err);
+        co.key = key;
+    }
+    if (rc != CDC_OK)
+        return cdc_err_prefix(err, "cdc.checkpoint_encryption_key");
+    rc = ckpt_open(&p->ckpt, c->cdc.checkpoint_storage, &co, err);
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc;
 }
 
 struct scan_ctx {
@@ -486,7 +519,7 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     bool have_ckpt = false;
     cdc_rc rc;
 
-    rc = ckpt_open(&p->ckpt, p->cfg->cdc.checkpoint_storage, err);
+    rc = open_ckpt(p, err);
     if (rc == CDC_OK)
         rc = ckpt_load(p->ckpt, &p->rec, &have_ckpt, err);
     if (rc != CDC_OK)

@@ -50,6 +50,32 @@ check "dump-config masks rds.password" "$(! grep -q "Rds-Pw-17" <<<"$out"; echo 
 check "dump-config masks URL credentials" "$(! grep -q "Nats-Pw-42" <<<"$out"; echo $?)"
 check "dump-config shows the endpoint" "$(grep -q "db.example.com" <<<"$out"; echo $?)"
 
+# the checkpoint encryption key: never shown, whether it is valid or not
+key=4b6579546861744d7573744e6576657241707065617230313233343536373839
+out=$(env -i PATH="$PATH" CHECKPOINT_ENCRYPTION_KEY=$key "$BIN" --config "$tmp/good.yaml" --dump-config 2>&1)
+code=$?
+check "dump-config with a checkpoint key exits 0" "$([ $code = 0 ]; echo $?)"
+check "dump-config masks the checkpoint key" "$(! grep -q "$key" <<<"$out" && grep -q 'checkpoint_encryption_key: "\*\*\*\*\*\*\*\*"' <<<"$out"; echo $?)"
+printf '%s\n' "$key" >"$tmp/ckpt.key"
+out=$(env -i PATH="$PATH" AWS_RDS_PASSWORD=x CHECKPOINT_ENCRYPTION_KEY_FILE="$tmp/ckpt.key" "$BIN" --config "$tmp/good.yaml" --check-config 2>&1)
+code=$?
+check "a key file is accepted" "$([ $code = 0 ] && ! grep -q "$key" <<<"$out"; echo $?)"
+cat >"$tmp/badkey.yaml" <<'YAML'
+rds:
+  endpoint: db.example.com
+  username: u
+  database: d
+cdc:
+  checkpoint_encryption_key: Not-A-Key-9f3c
+YAML
+out=$(env -i PATH="$PATH" "$BIN" --config "$tmp/badkey.yaml" --check-config 2>&1)
+code=$?
+check "a malformed checkpoint key exits 2" "$([ $code = 2 ]; echo $?)"
+check "the key problem names file and line" "$(grep -q "^$tmp/badkey.yaml:6: cdc.checkpoint_encryption_key: " <<<"$out"; echo $?)"
+check "the malformed key is not echoed" "$(! grep -q "Not-A-Key-9f3c" <<<"$out"; echo $?)"
+out=$(env -i PATH="$PATH" CHECKPOINT_ENCRYPTION_KEY="${key}00" "$BIN" --config "$tmp/good.yaml" --dump-config 2>&1)
+check "dump-config masks a malformed checkpoint key too" "$(! grep -q "$key" <<<"$out"; echo $?)"
+
 out=$(env -i PATH="$PATH" "$BIN" --config "$tmp/missing.yaml" 2>&1)
 check "missing config file exits 2 and names it" "$([ $? = 2 ] && grep -q "missing.yaml" <<<"$out"; echo $?)"
 env -i PATH="$PATH" "$BIN" --no-such-flag >/dev/null 2>&1

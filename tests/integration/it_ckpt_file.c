@@ -39,7 +39,7 @@ open_store(const char *path)
     char url[600];
 
     snprintf(url, sizeof(url), "file://%s", path);
-    if (ckpt_open(&s, url, &err) != CDC_OK)
+    if (ckpt_open(&s, url, NULL, &err) != CDC_OK)
         fail_msg("ckpt_open(%s): %s", url, err.msg);
     return s;
 }
@@ -69,7 +69,7 @@ static void __attribute__((noreturn)) save_forever(const char *path, cdc_lsn lsn
     char url[600];
 
     snprintf(url, sizeof(url), "file://%s", path);
-    if (ckpt_open(&s, url, &err) != CDC_OK)
+    if (ckpt_open(&s, url, NULL, &err) != CDC_OK)
         _exit(3);
     for (;; lsn++) {
         fill_record(&r, lsn);

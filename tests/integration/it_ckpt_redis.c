@@ -3,7 +3,8 @@
  * instances: the fixture's (CDC_IT_REDIS_URL) for the round trip, a missing
  * key, a corrupt value and two writers on one key; private ones started here
  * (on free ports, in the run's temp dir, killed by pid) for an outage
- * (SIGSTOP/SIGCONT, then kill and restart) and for passwords.
+ * (SIGSTOP/SIGCONT, then kill and restart) and for passwords; and records
+ * encrypted at rest (AES-256-GCM) through Redis.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -231,7 +232,7 @@ open_ok(const char *url)
     struct ckpt_store *s = NULL;
     struct cdc_err err = {0};
 
-    if (ckpt_open(&s, url, &err) != CDC_OK)
+    if (ckpt_open(&s, url, NULL, &err) != CDC_OK)
         fail_msg("ckpt_open(%s): %s", url, err.msg);
     return s;
 }
@@ -544,6 +545,59 @@ test_ckpt_redis_password_is_never_shown(void **state)
 }
 
 static void
+test_ckpt_redis_encrypted_round_trip(void **state)
+{
+    unsigned char key[CKPT_KEY_LEN], other[CKPT_KEY_LEN];
+    struct ckpt_record in, out;
+    struct ckpt_store *a, *b;
+    struct cdc_err err = {0};
+    struct ckpt_opts o;
+    char url[512];
+    redisContext *c;
+    redisReply *r;
+    bool found = true;
+
+    (void) state;
+    for (int i = 0; i < CKPT_KEY_LEN; i++) {
+        key[i] = (unsigned char) (3 * i + 5);
+        other[i] = (unsigned char) (3 * i + 6);
+    }
+    snprintf(url, sizeof(url), "%s", fixture_url("it:enc", ""));
+    ckpt_opts_init(&o);
+    o.key = key;
+    assert_int_equal(ckpt_open(&a, url, &o, &err), CDC_OK);
+    load_ok(a, &out, false);
+    sample(&in, 31);
+    save_ok(a, &in);
+    sample(&in, 32);
+    save_ok(a, &in); /* the compare-and-set works on the sealed values */
+    /* what Redis holds is sealed */
+    c = raw_connect(atoi(it_env("CDC_IT_REDIS_PORT")), NULL);
+    r = redisCommand(c, "GET it:enc");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_memory_equal(r->str, "{\"enc\":\"aes-256-gcm\",\"kid\":\"", 28);
+    assert_null(strstr(r->str, "it-redis"));
+    freeReplyObject(r);
+    redisFree(c);
+    /* the same key reads it; another key or none cannot */
+    assert_int_equal(ckpt_open(&b, url, &o, &err), CDC_OK);
+    load_ok(b, &out, true);
+    assert_same(&in, &out);
+    ckpt_close(b);
+    o.key = other;
+    assert_int_equal(ckpt_open(&b, url, &o, &err), CDC_OK);
+    assert_int_equal(ckpt_load(b, &out, &found, &err), CDC_ERR_FATAL);
+    assert_non_null(strstr(err.msg, "checkpoint was written with key id"));
+    ckpt_close(b);
+    b = open_ok(url);
+    assert_int_equal(ckpt_load(b, &out, &found, &err), CDC_ERR_FATAL);
+    assert_non_null(strstr(err.msg, "no encryption key is configured"));
+    ckpt_close(b);
+    ckpt_close(a);
+}
+
+static void
 test_ckpt_redis_bad_urls_are_config_errors(void **state)
 {
     static const char *const bad[] = {
@@ -562,7 +616,7 @@ test_ckpt_redis_bad_urls_are_config_errors(void **state)
 
     (void) state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (ckpt_open(&s, bad[i], &err) != CDC_ERR_CONFIG)
+        if (ckpt_open(&s, bad[i], NULL, &err) != CDC_ERR_CONFIG)
             fail_msg("%s: expected a config error", bad[i]);
         assert_null(strstr(err.msg, "pw%zz"));
     }
@@ -584,6 +638,7 @@ main(void)
         cmocka_unit_test_teardown(test_ckpt_redis_outage_is_retry_then_recovers, teardown_privs),
         cmocka_unit_test_teardown(test_ckpt_redis_password_is_never_shown, teardown_privs),
         cmocka_unit_test(test_ckpt_redis_bad_urls_are_config_errors),
+        cmocka_unit_test(test_ckpt_redis_encrypted_round_trip),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -163,7 +163,7 @@ forge_system_id(const char *name, const char *system_id)
 
     snprintf(path, sizeof(path), "%s/%s.ckpt.json", it_env("CDC_IT_TMP"), name);
     snprintf(url, sizeof(url), "file://%s", path);
-    assert_int_equal(ckpt_open(&s, url, &err), CDC_OK);
+    assert_int_equal(ckpt_open(&s, url, NULL, &err), CDC_OK);
     assert_int_equal(ckpt_load(s, &rec, &found, &err), CDC_OK);
     assert_true(found);
     snprintf(rec.system_id, sizeof(rec.system_id), "%s", system_id);

@@ -233,6 +233,8 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "nats.duplicate_window",
                                        "cdc.checkpoint_storage",
                                        "cdc.checkpoint_interval",
+                                       "cdc.checkpoint_encryption_key",
+                                       "cdc.checkpoint_encryption_key_file",
                                        "cdc.max_retry_attempts",
                                        "cdc.batch_size",
                                        "cdc.batch_timeout",
@@ -894,6 +896,137 @@ test_cfg_redact_urls_masks_passwords_and_tokens(void **state)
     }
 }
 
+
+/* ---- the checkpoint encryption key ------------------------------------------------------- */
+
+#define CKPT_KEY_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+static void
+test_cfg_check_reports_bad_checkpoint_keys_without_echoing_them(void **state)
+{
+    static const char *const env[] = {"CHECKPOINT_ENCRYPTION_KEY=Bad-Key-Text-41", NULL};
+    char *path = write_temp("rds:\n"
+                            "  endpoint: db\n"
+                            "  username: u\n"
+                            "  database: d\n"
+                            "cdc:\n"
+                            "  checkpoint_encryption_key: \"Bad-Key-Text-40\"\n");
+    char *kpath = write_temp("Bad-Key-Text-42\n");
+    char *path2, *yaml, *want;
+    struct loaded l;
+    char *out;
+    cdc_rc rc;
+
+    (void) state;
+    /* in the file: file:line: key: problem */
+    load(&l, path, no_env, NULL, 0);
+    assert_int_equal(l.rc, CDC_OK);
+    out = check(&l.cfg, &rc);
+    assert_int_equal(rc, CDC_ERR_CONFIG);
+    assert_output(out, path,
+                  "{F}:6: cdc.checkpoint_encryption_key: encryption key must be 64 hex digits or "
+                  "the base64 of 32 bytes (got 15 characters)\n");
+    free(out);
+    unload(&l);
+    /* from the environment */
+    load(&l, path, env, NULL, 0);
+    out = check(&l.cfg, &rc);
+    assert_int_equal(rc, CDC_ERR_CONFIG);
+    assert_string_equal(out, "<env>: CHECKPOINT_ENCRYPTION_KEY: encryption key must be 64 hex "
+                             "digits or the base64 of 32 bytes (got 15 characters)\n");
+    assert_null(strstr(l.out, "Bad-Key-Text"));
+    free(out);
+    unload(&l);
+    /* a key file holding no key, and a key file beside a key */
+    yaml = calloc(1, 512);
+    assert_non_null(yaml);
+    snprintf(yaml, 512,
+             "rds:\n  endpoint: db\n  username: u\n  database: d\n"
+             "cdc:\n  checkpoint_encryption_key_file: %s\n",
+             kpath);
+    path2 = write_temp(yaml);
+    load(&l, path2, no_env, NULL, 0);
+    out = check(&l.cfg, &rc);
+    assert_int_equal(rc, CDC_ERR_CONFIG);
+    want = calloc(1, 1024);
+    assert_non_null(want);
+    snprintf(want, 1024,
+             "{F}:6: cdc.checkpoint_encryption_key_file: encryption key file \"%s\": encryption "
+             "key must be 64 hex digits or the base64 of 32 bytes (got 15 characters)\n",
+             kpath);
+    assert_output(out, path2, want);
+    free(out);
+    unload(&l);
+    {
+        static const char *const both[] = {"CHECKPOINT_ENCRYPTION_KEY=" CKPT_KEY_HEX, NULL};
+
+        load(&l, path2, both, NULL, 0);
+        out = check(&l.cfg, &rc);
+        assert_int_equal(rc, CDC_ERR_CONFIG);
+        assert_output(out, path2,
+                      "{F}:6: cdc.checkpoint_encryption_key_file: cannot be set together with "
+                      "cdc.checkpoint_encryption_key: set one of them\n");
+        assert_null(strstr(out, CKPT_KEY_HEX));
+        free(out);
+        unload(&l);
+    }
+    unlink(path);
+    unlink(path2);
+    unlink(kpath);
+    free(path);
+    free(path2);
+    free(kpath);
+    free(yaml);
+    free(want);
+}
+
+static void
+test_cfg_checkpoint_key_is_accepted_and_masked_in_dumps(void **state)
+{
+    static const char *const env[] = {"AWS_RDS_ENDPOINT=db", "AWS_RDS_USERNAME=u",
+                                      "AWS_RDS_DATABASE=d",
+                                      "CHECKPOINT_ENCRYPTION_KEY=" CKPT_KEY_HEX, NULL};
+    char *kpath = write_temp("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n");
+    const char *ov[1];
+    char ovbuf[300];
+    struct loaded l;
+    char *out;
+    cdc_rc rc;
+
+    (void) state;
+    load(&l, NULL, env, NULL, 0);
+    assert_int_equal(l.rc, CDC_OK);
+    assert_string_equal(l.cfg.cdc.checkpoint_encryption_key, CKPT_KEY_HEX);
+    out = check(&l.cfg, &rc);
+    assert_int_equal(rc, CDC_OK);
+    free(out);
+    out = dump(&l.cfg);
+    assert_null(strstr(out, CKPT_KEY_HEX));
+    assert_non_null(strstr(out, "\n  checkpoint_encryption_key: \"********\"\n"));
+    free(out);
+    unload(&l);
+    /* a key file: its path is shown, its content is not in the configuration at all */
+    snprintf(ovbuf, sizeof(ovbuf), "cdc.checkpoint_encryption_key_file=%s", kpath);
+    ov[0] = ovbuf;
+    {
+        static const char *const env2[] = {"AWS_RDS_ENDPOINT=db", "AWS_RDS_USERNAME=u",
+                                           "AWS_RDS_DATABASE=d", NULL};
+
+        load(&l, NULL, env2, ov, 1);
+    }
+    assert_int_equal(l.rc, CDC_OK);
+    out = check(&l.cfg, &rc);
+    assert_int_equal(rc, CDC_OK);
+    free(out);
+    out = dump(&l.cfg);
+    assert_non_null(strstr(out, kpath));
+    assert_null(strstr(out, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="));
+    free(out);
+    unload(&l);
+    unlink(kpath);
+    free(kpath);
+}
+
 /* ---- dump -------------------------------------------------------------------------------------
  */
 
@@ -956,6 +1089,8 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "cdc:\n"
                              "  checkpoint_storage: \"file://cdc-handler-checkpoint.json\"\n"
                              "  checkpoint_interval: 10s\n"
+                             "  checkpoint_encryption_key: \"\"\n"
+                             "  checkpoint_encryption_key_file: \"\"\n"
                              "  max_retry_attempts: 3\n"
                              "  batch_size: 1000\n"
                              "  batch_timeout: 5s\n"
@@ -1111,6 +1246,8 @@ main(void)
         cmocka_unit_test(test_cfg_check_validates_fields_set_in_code),
         cmocka_unit_test(test_cfg_problems_never_echo_secret_values),
         cmocka_unit_test(test_cfg_redact_urls_masks_passwords_and_tokens),
+        cmocka_unit_test(test_cfg_check_reports_bad_checkpoint_keys_without_echoing_them),
+        cmocka_unit_test(test_cfg_checkpoint_key_is_accepted_and_masked_in_dumps),
         cmocka_unit_test(test_cfg_dump_masks_secrets_and_url_credentials),
         cmocka_unit_test(test_cfg_dump_prints_every_key_and_empty_secrets_unmasked),
         cmocka_unit_test(test_cfg_dump_loads_back_to_the_same_config),
