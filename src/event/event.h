@@ -48,6 +48,7 @@ enum cdc_vfmt {
     CDC_VF_BYTEA_HEX,   /* "\\x0a0b" -> base64 string */
     CDC_VF_ARRAY,       /* "{1,2,NULL}" -> [1,2,null], elements rendered by elem_fmt */
     CDC_VF_RAW_JSON,    /* the value is already a JSON fragment (sources that render themselves) */
+    CDC_VF_BASE64,      /* raw bytes (not text) -> base64 string; the MySQL/MariaDB binary types */
 };
 
 /* One column of a relation. Owned by the source's relation cache. */

@@ -792,6 +792,11 @@ json_put_typed(struct cdc_buf *b, enum cdc_vfmt fmt, enum cdc_vfmt elem_fmt, con
     case CDC_VF_RAW_JSON:
         cdc_buf_append(b, t, len);
         return true;
+    case CDC_VF_BASE64:
+        cdc_buf_putc(b, '"');
+        json_put_base64(b, t, len);
+        cdc_buf_putc(b, '"');
+        return true;
     case CDC_VF_STRING:
     case CDC_VF_NUMERIC:
     case CDC_VF_INTERVAL:

@@ -369,6 +369,12 @@ test_json_bytea_becomes_base64(void **state)
     V(CDC_VF_BYTEA_HEX, "\\x000102ff", "\"AAEC/w==\"");
     V(CDC_VF_BYTEA_HEX, "\\xFBEF", "\"++8=\"");
     V(CDC_VF_BYTEA_HEX, "\\x0a0b", "\"Cgs=\"");
+    /* CDC_VF_BASE64 takes the raw bytes: "foo" -> Zm9v, "fo" -> Zm8= (RFC 4648 section 10) */
+    V(CDC_VF_BASE64, "", "\"\"");
+    V(CDC_VF_BASE64, "fo", "\"Zm8=\"");
+    V(CDC_VF_BASE64, "foo", "\"Zm9v\"");
+    V(CDC_VF_BASE64, "\xfb\xef", "\"++8=\"");
+    check_len(CDC_VF_BASE64, CDC_VF_STRING, "\x00\x01\x02\xff", 4, "\"AAEC/w==\"", true);
     BAD(CDC_VF_BYTEA_HEX, "\\x6", "\"\\\\x6\"");
     BAD(CDC_VF_BYTEA_HEX, "\\xzz", "\"\\\\xzz\"");
     BAD(CDC_VF_BYTEA_HEX, "abc", "\"abc\"");
