@@ -49,6 +49,9 @@ struct ckpt_record {
     char system_id[32];  /* PostgreSQL system identifier, decimal */
     uint32_t timeline;   /* PostgreSQL timeline */
     char stream[64];     /* JetStream stream name */
+    char binlog_file[256]; /* MySQL/MariaDB: the binlog file to resume from ("" for PostgreSQL) */
+    uint64_t binlog_pos;   /* MySQL/MariaDB: the offset in it */
+    char gtid_set[2048];   /* MySQL/MariaDB: the GTID set executed up to there ("" when off) */
     uint64_t stream_seq; /* every event past lsn is stored above this stream sequence: the
                             restart reads the stream back from stream_seq + 1 */
     int64_t time_us;     /* when it was written, Unix microseconds */
@@ -114,7 +117,7 @@ cdc_rc ckpt_save(struct ckpt_store *s, const struct ckpt_record *rec, struct cdc
 const char *ckpt_describe(const struct ckpt_store *s);
 
 /* Encode rec as the versioned JSON with its digest; out must hold CKPT_MAX_LEN bytes. */
-#define CKPT_MAX_LEN 1024
+#define CKPT_MAX_LEN 4096
 cdc_rc ckpt_encode(const struct ckpt_record *rec, char *out, size_t outlen, struct cdc_err *err);
 /* Parse and verify text produced by ckpt_encode. */
 cdc_rc ckpt_decode(const char *text, size_t len, struct ckpt_record *rec, struct cdc_err *err);

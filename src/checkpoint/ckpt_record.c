@@ -45,7 +45,8 @@ ckpt_encode(const struct ckpt_record *rec, char *out, size_t outlen, struct cdc_
     int n, m;
 
     if (!is_plain(rec->source) || !is_plain(rec->slot) || !is_plain(rec->stream) ||
-        !is_plain(rec->engine) || !is_plain(rec->system_id))
+        !is_plain(rec->engine) || !is_plain(rec->system_id) || !is_plain(rec->binlog_file) ||
+        !is_plain(rec->gtid_set))
         return cdc_err_set(err, CDC_ERR_CONFIG,
                            "checkpoint names must not contain quotes, backslashes or control "
                            "characters");
@@ -55,6 +56,10 @@ ckpt_encode(const struct ckpt_record *rec, char *out, size_t outlen, struct cdc_
                  ",\"stream\":\"%s\",\"stream_seq\":%" PRIu64 ",\"time_us\":%" PRId64,
                  CKPT_VERSION, rec->source, rec->engine, CDC_LSN_ARGS(rec->lsn), rec->slot,
                  rec->system_id, rec->timeline, rec->stream, rec->stream_seq, rec->time_us);
+    if (n >= 0 && (size_t) n < outlen && rec->binlog_file[0] != '\0')
+        n += snprintf(out + n, outlen - (size_t) n,
+                      ",\"binlog_file\":\"%s\",\"binlog_pos\":%" PRIu64 ",\"gtid_set\":\"%s\"",
+                      rec->binlog_file, rec->binlog_pos, rec->gtid_set);
     if (n < 0 || (size_t) n + sizeof(DIGEST_KEY) + 64 + 4 > outlen)
         return cdc_err_set(err, CDC_ERR_CONFIG, "checkpoint record too long");
     sha256_hex(out, (size_t) n, hex);
@@ -139,6 +144,15 @@ ckpt_decode(const char *text, size_t len, struct ckpt_record *rec, struct cdc_er
         !get_str(buf, "stream", rec->stream, sizeof(rec->stream)) ||
         !get_num(buf, "stream_seq", &seq) || !get_num(buf, "time_us", &t))
         return cdc_err_set(err, CDC_ERR_FATAL, "checkpoint record is missing a member");
+    if (member(buf, "binlog_file") != NULL) {
+        int64_t pos;
+
+        if (!get_str(buf, "binlog_file", rec->binlog_file, sizeof(rec->binlog_file)) ||
+            !get_num(buf, "binlog_pos", &pos) || pos < 0 ||
+            !get_str(buf, "gtid_set", rec->gtid_set, sizeof(rec->gtid_set)))
+            return cdc_err_set(err, CDC_ERR_FATAL, "checkpoint record has a bad binlog position");
+        rec->binlog_pos = (uint64_t) pos;
+    }
     rec->version = (int) version;
     rec->timeline = (uint32_t) timeline;
     rec->stream_seq = (uint64_t) seq;

@@ -15,7 +15,7 @@ struct ckpt_ops {
 };
 
 /* The largest stored text a backend must read: an encrypted record (base64) and its envelope. */
-#define CKPT_STORED_MAX 4096
+#define CKPT_STORED_MAX 8192
 
 struct ckpt_store {
     const struct ckpt_ops *ops;

@@ -91,6 +91,20 @@ struct cdc_tuple {
     struct cdc_value *vals;
 };
 
+/* Where a MySQL/MariaDB change was read, for the event's metadata. */
+struct cdc_binlog_origin {
+    const char *file;   /* binlog file name (NUL-terminated) */
+    uint64_t pos;       /* position of the transaction's first event in that file */
+    const char *gtid;   /* the transaction's GTID ("0-1-42", "uuid:42"), NULL when GTIDs are off */
+    uint32_t server_id; /* server_id of the server that wrote it */
+};
+
+/* A value the source turned into NULL, kept raw for metadata (MySQL zero dates). */
+struct cdc_raw_col {
+    uint32_t col;          /* column index in the relation */
+    struct cdc_value raw;  /* its text as the server would print it */
+};
+
 /* One change, as handed by a source to the transform. */
 struct cdc_change {
     enum cdc_op op;
@@ -103,6 +117,9 @@ struct cdc_change {
     uint32_t seq;                   /* index of this event within its transaction, from 0 */
     int64_t commit_time_us;         /* commit time, microseconds since the Unix epoch (UTC) */
     const char *ddl;                /* CDC_OP_DDL: the statement text (NUL-terminated) */
+    const struct cdc_binlog_origin *binlog; /* MySQL/MariaDB: origin; NULL for PostgreSQL */
+    const struct cdc_raw_col *zero_dates;   /* MySQL/MariaDB: after-image values given as NULL */
+    uint32_t n_zero_dates;
 };
 
 #endif

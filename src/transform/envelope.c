@@ -228,19 +228,68 @@ env_put_unchanged(struct cdc_buf *b, const struct cdc_relation *rel, const struc
         cdc_buf_putc(b, ']');
 }
 
+/* "zero_dates":{"col":"0000-00-00",...}: values the source gave as null, raw. */
+static void
+env_put_zero_dates(struct cdc_buf *b, const struct cdc_change *ch)
+{
+    bool first = true;
+
+    for (uint32_t i = 0; i < ch->n_zero_dates; i++) {
+        const struct cdc_raw_col *z = &ch->zero_dates[i];
+
+        if (z->col >= ch->rel->ncols || ch->rel->cols[z->col].omit)
+            continue;
+        if (first)
+            ENV_LIT(b, ",\"zero_dates\":{");
+        else
+            cdc_buf_putc(b, ',');
+        first = false;
+        json_put_str(b, ch->rel->cols[z->col].name, strlen(ch->rel->cols[z->col].name));
+        cdc_buf_putc(b, ':');
+        json_put_str(b, z->raw.data, z->raw.len);
+    }
+    if (!first)
+        cdc_buf_putc(b, '}');
+}
+
+/* The source position: PostgreSQL LSNs and txid, or the binlog file, position, GTID, server. */
+static void
+env_put_position(struct cdc_buf *b, const struct cdc_change *ch)
+{
+    const struct cdc_binlog_origin *o = ch->binlog;
+
+    if (o == NULL) {
+        ENV_LIT(b, ",\"metadata\":{\"lsn\":\"");
+        env_put_lsn(b, ch->lsn);
+        ENV_LIT(b, "\",\"commit_lsn\":\"");
+        env_put_lsn(b, ch->commit_lsn);
+        ENV_LIT(b, "\",\"txid\":");
+        cdc_buf_put_u64(b, ch->xid);
+        return;
+    }
+    ENV_LIT(b, ",\"metadata\":{\"binlog_file\":");
+    json_put_str(b, o->file, strlen(o->file));
+    ENV_LIT(b, ",\"binlog_pos\":");
+    cdc_buf_put_u64(b, o->pos);
+    ENV_LIT(b, ",\"gtid\":");
+    if (o->gtid != NULL)
+        json_put_str(b, o->gtid, strlen(o->gtid));
+    else
+        ENV_LIT(b, "null");
+    ENV_LIT(b, ",\"server_id\":");
+    cdc_buf_put_u64(b, o->server_id);
+}
+
 static void
 env_put_metadata(struct cdc_buf *b, const struct cdc_change *ch)
 {
-    ENV_LIT(b, ",\"metadata\":{\"lsn\":\"");
-    env_put_lsn(b, ch->lsn);
-    ENV_LIT(b, "\",\"commit_lsn\":\"");
-    env_put_lsn(b, ch->commit_lsn);
-    ENV_LIT(b, "\",\"txid\":");
-    cdc_buf_put_u64(b, ch->xid);
+    env_put_position(b, ch);
     ENV_LIT(b, ",\"sequence\":");
     cdc_buf_put_u64(b, ch->seq);
     if (ch->after != NULL && ch->rel != NULL)
         env_put_unchanged(b, ch->rel, ch->after);
+    if (ch->n_zero_dates > 0 && ch->rel != NULL)
+        env_put_zero_dates(b, ch);
     if (ch->op == CDC_OP_DDL && ch->ddl != NULL) {
         ENV_LIT(b, ",\"ddl\":");
         json_put_str(b, ch->ddl, strlen(ch->ddl));

@@ -121,6 +121,34 @@ test_ckpt_record_is_readable_json_with_lsn_text(void **state)
     assert_non_null(strstr(buf, ",\"sha256\":\""));
 }
 
+/* A binlog position round-trips, with a MySQL GTID set; a PostgreSQL record has no binlog members. */
+static void
+test_ckpt_binlog_position_round_trips(void **state)
+{
+    struct ckpt_record in = sample(), out;
+    char buf[CKPT_MAX_LEN];
+    struct cdc_err err;
+
+    (void) state;
+    assert_int_equal(ckpt_encode(&in, buf, sizeof(buf), &err), CDC_OK);
+    assert_null(strstr(buf, "binlog_file"));
+
+    snprintf(in.engine, sizeof(in.engine), "mysql");
+    snprintf(in.binlog_file, sizeof(in.binlog_file), "mysql-bin-changelog.000123");
+    in.binlog_pos = 4294967295u; /* the largest offset a binlog file can have */
+    snprintf(in.gtid_set, sizeof(in.gtid_set),
+             "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7-9,"
+             "4e11fa47-71ca-11e1-9e33-c80aa9429562:1-77");
+    assert_int_equal(ckpt_encode(&in, buf, sizeof(buf), &err), CDC_OK);
+    assert_non_null(strstr(buf, ",\"binlog_file\":\"mysql-bin-changelog.000123\","
+                                "\"binlog_pos\":4294967295,\"gtid_set\":\"3e11fa47-"));
+    assert_int_equal(ckpt_decode(buf, strlen(buf), &out, &err), CDC_OK);
+    assert_string_equal(out.binlog_file, in.binlog_file);
+    assert_int_equal(out.binlog_pos, in.binlog_pos);
+    assert_string_equal(out.gtid_set, in.gtid_set);
+    assert_string_equal(out.engine, "mysql");
+}
+
 static void
 test_ckpt_corrupt_record_is_fatal(void **state)
 {
@@ -586,6 +614,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ckpt_file_round_trip, setup, teardown),
         cmocka_unit_test(test_ckpt_record_is_readable_json_with_lsn_text),
+        cmocka_unit_test(test_ckpt_binlog_position_round_trips),
         cmocka_unit_test(test_ckpt_corrupt_record_is_fatal),
         cmocka_unit_test_setup_teardown(test_ckpt_truncated_or_empty_file_is_fatal, setup,
                                         teardown),

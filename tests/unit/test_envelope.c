@@ -114,10 +114,48 @@ test_envelope_insert(void **state)
     struct cdc_value v[] = {P("1"), P("Alice"), NUL_, P("x")};
     struct cdc_tuple after = {NVALS(v), v};
     struct cdc_change ch = {CDC_OP_INSERT, &users, NULL, &after,      0x16B374D848,
-                            0x16B374D900,  748,    0,    T0 + 123456, NULL};
+                            0x16B374D900,  748,    0,    T0 + 123456, NULL,
+                            NULL,          NULL,   0};
 
     (void) state;
     check_golden(GOLDEN("insert"), &ctx, &ch);
+}
+
+/*
+ * A MySQL/MariaDB change: the metadata gives the binlog file, position, GTID
+ * and server id instead of LSNs, and a zero date (null in "after") keeps its
+ * raw text under "zero_dates". Golden file written by hand.
+ */
+static void
+test_envelope_binlog_origin_and_zero_dates(void **state)
+{
+    static struct cdc_column cols[] = {
+        {"id", 3, -1, CDC_VF_INT, CDC_VF_STRING, true, false},
+        {"born", 10, -1, CDC_VF_DATE, CDC_VF_STRING, false, false},
+        {"secret", 15, -1, CDC_VF_STRING, CDC_VF_STRING, false, true},
+    };
+    static const struct cdc_relation people = {7, "shop", "people", 'd', 3, cols};
+    struct cdc_value v[] = {P("5"), NUL_, NUL_};
+    struct cdc_tuple after = {NVALS(v), v};
+    const struct cdc_binlog_origin o = {"mysql-bin.000003", 1234, "0-1-42", 1};
+    /* the sensitive column's zero date stays out too */
+    const struct cdc_raw_col z[] = {{1, P("0000-00-00")}, {2, P("0000-00-00")}};
+    struct cdc_change ch = {CDC_OP_INSERT,
+                            &people,
+                            NULL,
+                            &after,
+                            (UINT64_C(3) << 32) | 1234,
+                            (UINT64_C(3) << 32) | 1200,
+                            0,
+                            2,
+                            T0,
+                            NULL,
+                            &o,
+                            z,
+                            2};
+
+    (void) state;
+    check_golden(GOLDEN("binlog_insert"), &ctx, &ch);
 }
 
 static void
@@ -127,7 +165,8 @@ test_envelope_update_with_full_identity_has_whole_before(void **state)
     struct cdc_value n[] = {P("1"), P("Bob"), P("a@example.com"), P("x")};
     struct cdc_tuple before = {NVALS(o), o}, after = {NVALS(n), n};
     struct cdc_change ch = {CDC_OP_UPDATE, &users_full, &before, &after,       0x16B374D950,
-                            0x16B374DA00,  749,         0,       T0 + 1000000, NULL};
+                            0x16B374DA00,  749,         0,       T0 + 1000000, NULL,
+                            NULL,          NULL,        0};
 
     (void) state;
     check_golden(GOLDEN("update_full"), &ctx, &ch);
@@ -140,7 +179,8 @@ test_envelope_update_with_key_change_has_key_only_before(void **state)
     struct cdc_value n[] = {P("2"), P("Bob"), NUL_, P("x")};
     struct cdc_tuple before = {NVALS(o), o}, after = {NVALS(n), n};
     struct cdc_change ch = {CDC_OP_UPDATE, &users, &before, &after,       0x16B374DA50,
-                            0x16B374DB00,  750,    2,       T0 + 2000001, NULL};
+                            0x16B374DB00,  750,    2,       T0 + 2000001, NULL,
+                            NULL,          NULL,   0};
 
     (void) state;
     check_golden(GOLDEN("update_key_only"), &ctx, &ch);
@@ -152,7 +192,8 @@ test_envelope_update_lists_unchanged_toast_columns(void **state)
     struct cdc_value n[] = {P("1"), P("Bob"), UNCH, UNCH};
     struct cdc_tuple after = {NVALS(n), n};
     struct cdc_change ch = {CDC_OP_UPDATE, &users, NULL, &after,       0x16B374DB50,
-                            0x16B374DC00,  751,    0,    T0 + 3500000, NULL};
+                            0x16B374DC00,  751,    0,    T0 + 3500000, NULL,
+                            NULL,          NULL,   0};
 
     (void) state;
     check_golden(GOLDEN("update_toast"), &ctx, &ch);
@@ -164,7 +205,8 @@ test_envelope_delete(void **state)
     struct cdc_value o[] = {P("2"), ABS, ABS, ABS};
     struct cdc_tuple before = {NVALS(o), o};
     struct cdc_change ch = {CDC_OP_DELETE, &users, &before, NULL,         0x16B374DC50,
-                            0x16B374DD00,  752,    0,       T0 + 4000000, NULL};
+                            0x16B374DD00,  752,    0,       T0 + 4000000, NULL,
+                            NULL,          NULL,   0};
 
     (void) state;
     check_golden(GOLDEN("delete"), &ctx, &ch);
@@ -173,8 +215,19 @@ test_envelope_delete(void **state)
 static void
 test_envelope_truncate(void **state)
 {
-    struct cdc_change ch = {CDC_OP_TRUNCATE, &users, NULL, NULL,         0x16B374DD50,
-                            0x16B374DE00,    753,    1,    T0 + 5000000, NULL};
+    struct cdc_change ch = {CDC_OP_TRUNCATE,
+                            &users,
+                            NULL,
+                            NULL,
+                            0x16B374DD50,
+                            0x16B374DE00,
+                            753,
+                            1,
+                            T0 + 5000000,
+                            NULL,
+                            NULL,
+                            NULL,
+                            0};
 
     (void) state;
     check_golden(GOLDEN("truncate"), &ctx, &ch);
@@ -185,7 +238,8 @@ test_envelope_ddl_without_relation(void **state)
 {
     struct cdc_change ch = {
         CDC_OP_DDL,  NULL,       NULL, NULL, 0x100000000,
-        0x100000010, UINT32_MAX, 0,    0,    "ALTER TABLE public.users ADD COLUMN \"note\" text;"};
+        0x100000010, UINT32_MAX, 0,    0,    "ALTER TABLE public.users ADD COLUMN \"note\" text;",
+        NULL,        NULL,       0};
 
     (void) state;
     check_golden(GOLDEN("ddl"), &ctx, &ch);
@@ -260,7 +314,8 @@ test_envelope_every_type(void **state)
         P("12abc"),
     };
     struct cdc_tuple after = {NVALS(v), v};
-    struct cdc_change ch = {CDC_OP_INSERT, &rel, NULL, &after, 0x2A, 0x2B, 1, 0, T0 + 123456, NULL};
+    struct cdc_change ch = {CDC_OP_INSERT, &rel, NULL, &after, 0x2A, 0x2B, 1, 0,
+                            T0 + 123456,   NULL, NULL, NULL,   0};
 
     (void) state;
     assert_int_equal(NVALS(v), NVALS(cols));
@@ -278,8 +333,8 @@ test_envelope_escaping(void **state)
     static const struct cdc_relation rel = {1, "my \"schema\"", "tab\\le\n", 'd', 3, cols};
     struct cdc_value v[] = {P("caf\xe9 \x01\t"), P("\xf0\x9f\x98\x80 emoji"), P("x")};
     struct cdc_tuple after = {NVALS(v), v};
-    struct cdc_change ch = {CDC_OP_INSERT, &rel, NULL,       &after, UINT64_MAX,
-                            UINT64_MAX,    0,    UINT32_MAX, -1,     NULL};
+    struct cdc_change ch = {CDC_OP_INSERT, &rel, NULL, &after, UINT64_MAX, UINT64_MAX, 0,
+                            UINT32_MAX,    -1,   NULL, NULL,   NULL,       0};
     struct env_ctx odd;
 
     (void) state;
@@ -292,7 +347,8 @@ test_envelope_rejects_a_tuple_that_does_not_match_its_relation(void **state)
 {
     struct cdc_value v[] = {P("1"), P("a")};
     struct cdc_tuple after = {NVALS(v), v};
-    struct cdc_change ch = {CDC_OP_INSERT, &users, NULL, &after, 1, 2, 3, 0, T0, NULL};
+    struct cdc_change ch = {CDC_OP_INSERT, &users, NULL, &after, 1, 2, 3, 0, T0,
+                            NULL,          NULL,   NULL, 0};
     struct cdc_buf b = CDC_BUF_INIT;
     struct cdc_err err;
 
@@ -308,7 +364,8 @@ test_envelope_rejects_a_tuple_that_does_not_match_its_relation(void **state)
 static void
 test_envelope_appends_to_the_buffer(void **state)
 {
-    struct cdc_change ch = {CDC_OP_TRUNCATE, &users, NULL, NULL, 1, 2, 3, 0, T0, NULL};
+    struct cdc_change ch = {
+        CDC_OP_TRUNCATE, &users, NULL, NULL, 1, 2, 3, 0, T0, NULL, NULL, NULL, 0};
     struct cdc_buf b = CDC_BUF_INIT;
     struct cdc_err err;
 
@@ -353,7 +410,8 @@ static void
 check_id_round_trip(const char *source, cdc_lsn lsn, uint32_t seq, const char *want)
 {
     struct env_ctx c;
-    struct cdc_change ch = {CDC_OP_INSERT, &users, NULL, NULL, 7, lsn, 9, seq, T0, NULL};
+    struct cdc_change ch = {CDC_OP_INSERT, &users, NULL, NULL, 7,    lsn, 9,
+                            seq,           T0,     NULL, NULL, NULL, 0};
     char id[ENV_EVENT_ID_MAX];
     cdc_lsn got_lsn = 0;
     uint32_t got_seq = 0;
@@ -387,8 +445,10 @@ test_event_id_depends_only_on_source_and_position(void **state)
     struct cdc_value v1[] = {P("1"), P("a"), P("b"), P("c")};
     struct cdc_value v2[] = {P("2"), NUL_, NUL_, NUL_};
     struct cdc_tuple t1 = {4, v1}, t2 = {4, v2};
-    struct cdc_change a = {CDC_OP_INSERT, &users, NULL, &t1, 100, 200, 5, 3, T0, NULL};
-    struct cdc_change b = {CDC_OP_DELETE, &users_full, &t2, NULL, 150, 200, 6, 3, T0 + 9, NULL};
+    struct cdc_change a = {CDC_OP_INSERT, &users, NULL, &t1, 100, 200, 5, 3, T0,
+                           NULL,          NULL,   NULL, 0};
+    struct cdc_change b = {CDC_OP_DELETE, &users_full, &t2,  NULL, 150, 200, 6, 3,
+                           T0 + 9,        NULL,        NULL, NULL, 0};
     char ia[ENV_EVENT_ID_MAX], ib[ENV_EVENT_ID_MAX], ic[ENV_EVENT_ID_MAX];
     struct env_ctx other;
 
@@ -439,7 +499,8 @@ static void
 test_event_id_of_a_long_source_is_bounded(void **state)
 {
     char longname[300], id[ENV_EVENT_ID_MAX], small[10];
-    struct cdc_change ch = {CDC_OP_INSERT, &users, NULL, NULL, 1, 0x42, 1, 7, T0, NULL};
+    struct cdc_change ch = {CDC_OP_INSERT, &users, NULL, NULL, 1, 0x42, 1, 7, T0,
+                            NULL,          NULL,   NULL, 0};
     struct env_ctx c;
     cdc_lsn lsn;
     uint32_t seq;
@@ -463,6 +524,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_envelope_insert),
+        cmocka_unit_test(test_envelope_binlog_origin_and_zero_dates),
         cmocka_unit_test(test_envelope_update_with_full_identity_has_whole_before),
         cmocka_unit_test(test_envelope_update_with_key_change_has_key_only_before),
         cmocka_unit_test(test_envelope_update_lists_unchanged_toast_columns),
