@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/awscreds.h"
 #include "checkpoint/ckpt.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -101,6 +102,23 @@ on_ack(void *closure, const char *msg_id, size_t id_len, bool ok, bool duplicate
     }
 }
 
+void
+pipeline_nats_opts(struct jssink_opts *so, const struct cdc_config *c)
+{
+    so->urls = (const char *const *) c->nats.urls.items;
+    so->n_urls = c->nats.urls.n;
+    so->username = c->nats.username;
+    so->password = c->nats.password;
+    so->token = c->nats.token;
+    so->nkey_seed_file = c->nats.nkey_seed_file;
+    so->credentials_file = c->nats.credentials_file;
+    so->tls_ca_file = c->nats.tls_ca_file;
+    so->tls_cert_file = c->nats.tls_cert_file;
+    so->tls_key_file = c->nats.tls_key_file;
+    so->name = c->nats.cluster_id;
+    so->request_timeout_ms = c->nats.request_timeout_ms;
+}
+
 static cdc_rc
 open_sink(struct pipeline *p, struct cdc_err *err)
 {
@@ -108,12 +126,7 @@ open_sink(struct pipeline *p, struct cdc_err *err)
     struct jssink_opts so;
 
     jssink_opts_init(&so);
-    so.urls = (const char *const *) c->nats.urls.items;
-    so.n_urls = c->nats.urls.n;
-    so.username = c->nats.username;
-    so.password = c->nats.password;
-    so.name = c->nats.cluster_id;
-    so.request_timeout_ms = c->nats.request_timeout_ms;
+    pipeline_nats_opts(&so, c);
     so.stream = c->nats.stream;
     so.subject_prefix = c->nats.subject_prefix;
     so.storage_memory = c->nats.stream_storage == CFG_STORAGE_MEMORY;
@@ -141,6 +154,14 @@ open_source(struct pipeline *p, struct pgsrc_slot_info *slot, bool have_ckpt, st
     po.password = c->rds.password;
     po.dbname = c->rds.database;
     po.sslmode = c->rds.ssl_mode;
+    po.sslrootcert = c->rds.ssl_root_cert;
+    if (c->rds.auth == CFG_AUTH_IAM) {
+        /* a fresh token for every connection: a reconnect an hour later must not reuse one that
+         * expired after 15 minutes */
+        po.password = NULL;
+        po.password_fn = awscreds_rds_password;
+        po.password_closure = c->rds.region;
+    }
     po.slot = c->cdc.slot_name;
     po.publication = c->cdc.publication;
     po.tables = (const char *const *) c->cdc.table_filters.items;
