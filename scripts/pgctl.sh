@@ -22,6 +22,8 @@
 #   cdc_start_pg DIR PORT         cdc_init_pg + cdc_run_pg
 #   cdc_stop_pg DIR [PID]         pg_ctl stop -m fast (as postgres), then SIGTERM/SIGKILL by pid
 #   cdc_start_nats DIR PORT       nats-server -js, store and log in DIR, wait until it accepts, print pid
+#   cdc_start_nats_conf DIR PORT CONF  nats-server -c CONF (TLS, auth, JetStream as CONF says), log in
+#                                 DIR, on 127.0.0.1:PORT, wait until it accepts, print pid
 #   cdc_start_redis DIR PORT      redis-server without persistence, log in DIR, wait for PING, print pid
 #   cdc_redis_ping PORT           true when 127.0.0.1:PORT answers PING with PONG
 #   cdc_stop_pid PID [SECONDS]    SIGTERM, wait up to SECONDS (default 10), then SIGKILL
@@ -197,14 +199,24 @@ cdc_stop_pg() {
 }
 
 cdc_start_nats() {
+  cdc_run_nats "$1" "$2" -js -sd "$1"
+}
+
+cdc_start_nats_conf() {
+  cdc_run_nats "$1" "$2" -c "$3"
+}
+
+# cdc_run_nats DIR PORT ARGS...: nats-server ARGS on 127.0.0.1:PORT, log in DIR/nats.log
+cdc_run_nats() {
   local dir=$1 port=$2 pid i
+  shift 2
   if ! command -v nats-server >/dev/null 2>&1; then
     echo "cdc_start_nats: nats-server not found (install it: scripts/deps.sh)" >&2
     return 1
   fi
   mkdir -p "$dir" || return 1
   # a background job of a non-interactive shell ignores SIGINT: Ctrl-C reaches only the script
-  nats-server -js -sd "$dir" -a 127.0.0.1 -p "$port" </dev/null >"$dir/nats.log" 2>&1 &
+  nats-server "$@" -a 127.0.0.1 -p "$port" </dev/null >"$dir/nats.log" 2>&1 &
   pid=$!
   for ((i = 0; i < 300; i++)); do
     cdc_pid_alive "$pid" || break

@@ -259,10 +259,14 @@ run_tail(const struct cdc_config *cfg, bool from_start)
     struct backoff bo;
     struct cdc_err err;
 
+    struct jssink_opts so;
+
+    jssink_opts_init(&so);
+    pipeline_nats_opts(&so, cfg);
     backoff_init(&bo, 250, 2000, (uint64_t) getpid());
     while (!stop_flag) {
-        cdc_rc rc = jssink_tail(cfg->nats.urls.items[0], cfg->nats.stream, NULL, from_start,
-                                print_event, NULL, &stop_flag, &err);
+        cdc_rc rc = jssink_tail(&so, cfg->nats.stream, NULL, from_start, print_event, NULL,
+                                &stop_flag, &err);
 
         if (rc == CDC_OK)
             break;
@@ -325,6 +329,7 @@ main(int argc, char **argv)
         code = EXIT_CONFIG;
         goto out;
     }
+    (void) cfg_warn_exposed(&cfg, stderr);
     if (a.dump_config) {
         /* the effective values, even when incomplete: that is when people need to see them */
         cfg_dump(&cfg, stdout);

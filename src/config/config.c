@@ -21,12 +21,14 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "core/buf.h"
 
 static const char *const cfg_engine_names[] = {"postgres", "mysql", "mariadb", NULL};
 static const char *const cfg_ssl_names[] = {"disable", "require", "verify-ca", "verify-full", NULL};
+static const char *const cfg_auth_names[] = {"password", "iam", NULL};
 static const char *const cfg_storage_names[] = {"file", "memory", NULL};
 static const char *const cfg_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const cfg_format_names[] = {"json", "text", NULL};
@@ -59,6 +61,8 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_INT("rds.max_connections", rds.max_connections, NULL, 1, 1000),
     K_ENUM("rds.engine", rds.engine, "AWS_RDS_ENGINE", cfg_engine_names),
     K_INT("rds.port", rds.port, "AWS_RDS_PORT", 1, 65535),
+    K_ENUM("rds.auth", rds.auth, "AWS_RDS_AUTH", cfg_auth_names),
+    K_STR("rds.ssl_root_cert", rds.ssl_root_cert, "AWS_RDS_SSL_ROOT_CERT"),
 
     K_LIST("nats.urls", nats.urls, "NATS_URL"),
     K_STR("nats.username", nats.username, "NATS_USERNAME"),
@@ -70,13 +74,18 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_ENUM("nats.stream_storage", nats.stream_storage, NULL, cfg_storage_names),
     K_INT("nats.stream_replicas", nats.stream_replicas, NULL, 1, 5),
     K_DUR("nats.duplicate_window", nats.duplicate_window_ms, NULL, 1),
+    K_SECRET("nats.token", nats.token, "NATS_TOKEN"),
+    K_STR("nats.nkey_seed_file", nats.nkey_seed_file, "NATS_NKEY_SEED_FILE"),
+    K_STR("nats.credentials_file", nats.credentials_file, "NATS_CREDS_FILE"),
+    K_STR("nats.tls.ca_file", nats.tls_ca_file, "NATS_TLS_CA_FILE"),
+    K_STR("nats.tls.cert_file", nats.tls_cert_file, "NATS_TLS_CERT_FILE"),
+    K_STR("nats.tls.key_file", nats.tls_key_file, "NATS_TLS_KEY_FILE"),
 
     K_STR("cdc.checkpoint_storage", cdc.checkpoint_storage, "CHECKPOINT_STORAGE"),
     K_DUR("cdc.checkpoint_interval", cdc.checkpoint_interval_ms, "CHECKPOINT_INTERVAL", 1),
     K_SECRET("cdc.checkpoint_encryption_key", cdc.checkpoint_encryption_key,
              "CHECKPOINT_ENCRYPTION_KEY"),
-    K_STR("cdc.checkpoint_encryption_key_file", cdc.checkpoint_encryption_key_file,
-          "CHECKPOINT_ENCRYPTION_KEY_FILE"),
+    K_STR("cdc.checkpoint_encryption_key_file", cdc.checkpoint_encryption_key_file, NULL),
     K_INT("cdc.max_retry_attempts", cdc.max_retry_attempts, "MAX_RETRY_ATTEMPTS", 0, INT_MAX),
     K_INT("cdc.batch_size", cdc.batch_size, "BATCH_SIZE", 1, INT_MAX),
     K_DUR("cdc.batch_timeout", cdc.batch_timeout_ms, "BATCH_TIMEOUT", 0),
@@ -95,6 +104,7 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
 };
 
 _Static_assert(sizeof(enum cfg_engine) == sizeof(int) && sizeof(enum cfg_ssl_mode) == sizeof(int) &&
+                   sizeof(enum cfg_rds_auth) == sizeof(int) &&
                    sizeof(enum cfg_storage) == sizeof(int) &&
                    sizeof(enum cfg_log_format) == sizeof(int),
                "CFG_T_ENUM fields are stored as int");
@@ -587,6 +597,7 @@ cfg_set_origin(struct cdc_config *cfg, int ki, const struct cfg_loc *loc,
     memset(o, 0, sizeof(*o));
     o->src = loc->src;
     o->line = loc->src == CFG_SRC_FILE ? loc->line : 0;
+    o->literal = loc->src == CFG_SRC_FILE && (ip == NULL || !ip->had_ref);
     if (ip != NULL && ip->unset[0]) {
         snprintf(o->unset_var, sizeof(o->unset_var), "%s", ip->unset);
         o->var_was_empty = ip->unset_empty;
@@ -818,6 +829,8 @@ cfg_push_item(struct cfg_loader *ld, int ki, const yaml_node_t *item, struct cfg
         first_unset->value = NULL; /* only the name is kept; ip.value is freed below */
     }
     if (ip.had_ref)
+        first_unset->had_ref = true; /* the list is not all literal (see cfg_warn_exposed) */
+    if (ip.had_ref)
         ok = cfg_list_push_split(l, ip.value, loc.line);
     else
         ok = cfg_list_push(l, ip.value, strlen(ip.value), loc.line);
@@ -990,13 +1003,92 @@ cfg_load_file(struct cfg_loader *ld, const char *path)
 /* ---- environment and overrides ------------------------------------------------------------------
  */
 
+/*
+ * Read a secret from the file named by VAR_FILE into *out (malloc'd), one
+ * trailing newline removed. Returns false after reporting a problem.
+ */
+static bool
+cfg_read_secret_file(struct cfg_loader *ld, const char *var, const char *path, char **out)
+{
+    struct cfg_loc loc = {CFG_SRC_ENV, 0, var};
+    struct cdc_buf b = CDC_BUF_INIT;
+    char chunk[512];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+
+    if (f == NULL) {
+        /* the path is not a secret; the content is never echoed */
+        cfg_problem(ld, &loc, NULL, "could not open \"%s\": %s", path, strerror(errno));
+        return false;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < 65536)
+        cdc_buf_append(&b, chunk, n);
+    fclose(f);
+    explicit_bzero(chunk, sizeof(chunk));
+    cdc_buf_putc(&b, '\0');
+    if (!cdc_buf_ok(&b)) {
+        cdc_buf_free(&b);
+        ld->nomem = true;
+        return false;
+    }
+    n = strlen(b.data);
+    if (n > 0 && b.data[n - 1] == '\n')
+        b.data[--n] = '\0';
+    if (n > 0 && b.data[n - 1] == '\r')
+        b.data[--n] = '\0';
+    if (n == 0) {
+        cfg_problem(ld, &loc, NULL, "\"%s\" is empty", path);
+        cdc_buf_free(&b);
+        return false;
+    }
+    *out = b.data;
+    return true;
+}
+
+/*
+ * The value of a secret key's VAR_FILE, if set: *out is the secret (malloc'd,
+ * the caller wipes and frees it), NULL when VAR_FILE is not set. Returns false
+ * after reporting a problem.
+ */
+static bool
+cfg_env_secret_file(struct cfg_loader *ld, const char *env, char **out)
+{
+    char var[80];
+    const char *path, *direct;
+    struct cfg_loc loc = {CFG_SRC_ENV, 0, NULL};
+
+    *out = NULL;
+    snprintf(var, sizeof(var), "%s_FILE", env);
+    path = ld->getenv_fn(var);
+    if (path == NULL || *path == '\0')
+        return true;
+    direct = ld->getenv_fn(env);
+    if (direct != NULL && *direct != '\0') {
+        loc.name = var;
+        cfg_problem(ld, &loc, NULL, "%s is set too: set only one of them", env);
+        return false;
+    }
+    return cfg_read_secret_file(ld, var, path, out);
+}
+
 static void
 cfg_apply_env(struct cfg_loader *ld)
 {
     for (int i = 0; i < CFG_NKEYS; i++) {
         const char *env = cfg_keys[i].env, *v;
         struct cfg_loc loc = {CFG_SRC_ENV, 0, env};
+        char *secret = NULL;
 
+        if (env != NULL && cfg_keys[i].secret) {
+            if (!cfg_env_secret_file(ld, env, &secret))
+                continue;
+            if (secret != NULL) {
+                cfg_set_scalar(ld, i, secret, &loc, NULL);
+                explicit_bzero(secret, strlen(secret));
+                free(secret);
+                continue;
+            }
+        }
         if (env == NULL || (v = ld->getenv_fn(env)) == NULL || *v == '\0')
             continue;
         if (cfg_keys[i].type == CFG_T_LIST)
@@ -1047,6 +1139,65 @@ cfg_derive_defaults(struct cfg_loader *ld)
         if (cfg->cdc.source_name == NULL)
             ld->nomem = true;
     }
+}
+
+/* Does key ki hold a secret written in the file itself (a secret key, or a URL credential)? */
+static bool
+cfg_holds_literal_secret(const struct cdc_config *cfg, int ki)
+{
+    const struct cfg_key *k = &cfg_keys[ki];
+    const void *f = (const char *) cfg + k->off;
+    bool found = false;
+
+    if (cfg->origin[ki].src != CFG_SRC_FILE || !cfg->origin[ki].literal)
+        return false;
+    if (k->type == CFG_T_STR) {
+        const char *v = *(char *const *) f;
+        char *r;
+
+        if (v == NULL || *v == '\0')
+            return false;
+        if (k->secret)
+            return true;
+        r = cfg_redact_urls(v);
+        found = r != NULL && strcmp(r, v) != 0;
+        free(r);
+    } else if (k->type == CFG_T_LIST) {
+        const struct cfg_strlist *l = f;
+
+        for (int i = 0; i < l->n && !found; i++) {
+            char *r = cfg_redact_urls(l->items[i]);
+
+            found = r != NULL && strcmp(r, l->items[i]) != 0;
+            free(r);
+        }
+    }
+    return found;
+}
+
+bool
+cfg_warn_exposed(const struct cdc_config *cfg, FILE *out)
+{
+    struct stat st;
+    char keys[160] = "";
+    const char *path = cfg->path;
+
+    if (path == NULL || stat(path, &st) != 0 || (st.st_mode & 077) == 0)
+        return false;
+    for (int i = 0; i < CFG_NKEYS; i++) {
+        size_t used = strlen(keys);
+
+        if (cfg_holds_literal_secret(cfg, i) && used + 1 < sizeof(keys))
+            snprintf(keys + used, sizeof(keys) - used, "%s%s", used ? ", " : "", cfg_keys[i].path);
+    }
+    if (keys[0] == '\0')
+        return false;
+    fprintf(out,
+            "%s: warning: holds secrets (%s) and is readable by %s (mode %04o): chmod 600 it, "
+            "or pass the secrets through the environment or *_FILE variables\n",
+            path, keys, (st.st_mode & 007) ? "others" : "its group",
+            (unsigned) (st.st_mode & 07777));
+    return true;
 }
 
 static const char *

@@ -20,6 +20,7 @@
 
 enum cfg_engine { CFG_ENGINE_POSTGRES = 0, CFG_ENGINE_MYSQL, CFG_ENGINE_MARIADB };
 enum cfg_ssl_mode { CFG_SSL_DISABLE = 0, CFG_SSL_REQUIRE, CFG_SSL_VERIFY_CA, CFG_SSL_VERIFY_FULL };
+enum cfg_rds_auth { CFG_AUTH_PASSWORD = 0, CFG_AUTH_IAM };
 enum cfg_storage { CFG_STORAGE_FILE = 0, CFG_STORAGE_MEMORY };
 enum cfg_log_format { CFG_LOG_JSON = 0, CFG_LOG_TEXT };
 
@@ -39,10 +40,12 @@ struct cfg_origin {
     char unset_var[64]; /* the first ${VAR} (no default) in the file value that was unset or
                            empty, "" if none: explains why a value ended up empty */
     bool var_was_empty; /* unset_var was set, but to "" */
+    bool literal;       /* CFG_SRC_FILE: the value is written in the file itself, not (only)
+                           taken from a ${VAR} */
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 39
+#define CFG_NKEYS 47
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -62,6 +65,9 @@ struct cdc_config {
         char *region;               /* rds.region / AWS_RDS_REGION */
         enum cfg_ssl_mode ssl_mode; /* rds.ssl_mode, default require */
         int max_connections;        /* rds.max_connections, default 10 */
+        enum cfg_rds_auth auth;     /* rds.auth / AWS_RDS_AUTH: password (default) or iam */
+        char *ssl_root_cert;        /* rds.ssl_root_cert / AWS_RDS_SSL_ROOT_CERT: CA bundle file
+                                       (libpq sslrootcert); NULL: libpq's default */
     } rds;
 
     struct {
@@ -76,6 +82,12 @@ struct cdc_config {
         enum cfg_storage stream_storage; /* nats.stream_storage, default file */
         int stream_replicas;             /* nats.stream_replicas, default 1 */
         int64_t duplicate_window_ms;     /* nats.duplicate_window, default 2m */
+        char *token;                     /* nats.token / NATS_TOKEN (secret) */
+        char *nkey_seed_file;   /* nats.nkey_seed_file / NATS_NKEY_SEED_FILE: a user NKey seed */
+        char *credentials_file; /* nats.credentials_file / NATS_CREDS_FILE: a .creds (JWT) file */
+        char *tls_ca_file;      /* nats.tls.ca_file / NATS_TLS_CA_FILE: CA bundle (PEM) */
+        char *tls_cert_file;    /* nats.tls.cert_file / NATS_TLS_CERT_FILE: client cert (mTLS) */
+        char *tls_key_file;     /* nats.tls.key_file / NATS_TLS_KEY_FILE: its private key */
     } nats;
 
     struct {
@@ -87,9 +99,10 @@ struct cdc_config {
         char *checkpoint_encryption_key;      /* cdc.checkpoint_encryption_key /
                                                  CHECKPOINT_ENCRYPTION_KEY (secret): 64 hex digits
                                                  or base64 of 32 bytes; unset: records in clear */
-        char *checkpoint_encryption_key_file; /* cdc.checkpoint_encryption_key_file /
-                                                 CHECKPOINT_ENCRYPTION_KEY_FILE: a file holding
-                                                 the key (not both) */
+        char *checkpoint_encryption_key_file; /* cdc.checkpoint_encryption_key_file: a file
+                                                 holding the key (not both; the environment's
+                                                 CHECKPOINT_ENCRYPTION_KEY_FILE is the _FILE
+                                                 form of the key itself) */
         int max_retry_attempts;   /* cdc.max_retry_attempts / MAX_RETRY_ATTEMPTS, default 3 */
         int batch_size;           /* cdc.batch_size / BATCH_SIZE, default 1000 */
         int64_t batch_timeout_ms; /* cdc.batch_timeout / BATCH_TIMEOUT, default 5s */
@@ -178,11 +191,27 @@ void cfg_free(struct cdc_config *cfg);
  * after interpolation and its empty pieces are dropped (so `- ${NATS_URL}` takes
  * several URLs). `$${` writes a literal `${`. Values of -X overrides are not
  * interpolated. After loading, rds.port defaults by engine and cdc.source_name
- * to rds.database. Returns CDC_OK, CDC_ERR_CONFIG (problems were written) or
- * CDC_ERR_NOMEM. Main thread, before anything else runs.
+ * to rds.database.
+ *
+ * Secrets from files: for each secret key with an environment variable VAR
+ * (AWS_RDS_PASSWORD, NATS_PASSWORD, NATS_TOKEN), VAR_FILE names a file whose
+ * content (one trailing newline, "\n" or "\r\n", removed) is the value, the
+ * Kubernetes-secret convention; setting both VAR and VAR_FILE is a problem.
+ * See cfg_warn_exposed() for secrets written in the file itself. Returns CDC_OK, CDC_ERR_CONFIG
+ * (problems were written) or CDC_ERR_NOMEM. Main thread, before anything else runs.
  */
 cdc_rc cfg_load(struct cdc_config *cfg, const char *path, const char *const *overrides, int n,
                 const char *(*getenv_fn)(const char *), FILE *errout, struct cdc_err *err);
+
+/*
+ * After cfg_load(): if the loaded file holds a secret itself (a secret key or a
+ * URL credential written literally, not through ${VAR}, and not overridden
+ * since) and group or others may read it, write one line
+ * "FILE: warning: holds secrets (keys) and is readable by ..." to out and
+ * return true. A warning, not a problem: the daemon runs on. Never echoes a
+ * value.
+ */
+bool cfg_warn_exposed(const struct cdc_config *cfg, FILE *out);
 
 /*
  * Validate in one pass, with the same reporting as cfg_load() (the place is
@@ -192,7 +221,11 @@ cdc_rc cfg_load(struct cdc_config *cfg, const char *path, const char *const *ove
  * only one of the two is set; every integer and duration is in range; nats.urls is not empty and
  * each is nats://..., tls://... or HOST:PORT; cdc.slot_name is [a-z0-9_]{1,63};
  * nats.subject_prefix is dot-separated subject tokens and nats.stream and
- * cdc.source_name single tokens (no spaces, dots or wildcards). Secrets are
+ * cdc.source_name single tokens (no spaces, dots or wildcards); rds.auth iam
+ * needs TLS (rds.ssl_mode other than disable) and rds.region; at most one NATS
+ * authentication method (username, token, nkey_seed_file, credentials_file);
+ * nats.tls.cert_file and key_file together; every file named (CA bundles,
+ * certificates, keys, seeds, credentials) is readable. Secrets are
  * never echoed and URL credentials are masked. Returns CDC_OK or
  * CDC_ERR_CONFIG.
  */

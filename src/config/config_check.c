@@ -12,6 +12,7 @@
 #include "config/config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +364,88 @@ chk_ckpt_key(struct cfg_checker *ck)
     OPENSSL_cleanse(key, sizeof(key));
 }
 
+static bool
+chk_is_set(const char *v)
+{
+    return v != NULL && *v != '\0';
+}
+
+/* IAM auth: TLS and a region. */
+static void
+chk_rds_auth(struct cfg_checker *ck)
+{
+    const struct cdc_config *cfg = ck->cfg;
+
+    if (cfg->rds.auth != CFG_AUTH_IAM)
+        return;
+    if (cfg->rds.ssl_mode == CFG_SSL_DISABLE)
+        chk_problem(ck, chk_key("rds.auth"), 0,
+                    "iam needs TLS: RDS refuses IAM tokens on a plaintext connection; set "
+                    "rds.ssl_mode to verify-full (or require, verify-ca)");
+    if (!chk_is_set(cfg->rds.region))
+        chk_problem(ck, chk_key("rds.auth"), 0,
+                    "iam needs rds.region (AWS_RDS_REGION): the token is signed for a region");
+}
+
+/* At most one way to authenticate to NATS. */
+static void
+chk_nats_auth(struct cfg_checker *ck)
+{
+    static const char *const methods[] = {"nats.username", "nats.token", "nats.nkey_seed_file",
+                                          "nats.credentials_file"};
+    const char *first = NULL;
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        int ki = chk_key(methods[i]);
+
+        if (!chk_is_set(chk_str(ck->cfg, ki)))
+            continue;
+        if (first == NULL)
+            first = methods[i];
+        else
+            chk_problem(ck, ki, 0,
+                        "cannot be combined with %s: choose one NATS authentication method", first);
+    }
+    if (chk_is_set(ck->cfg->nats.password) && !chk_is_set(ck->cfg->nats.username))
+        chk_problem(ck, chk_key("nats.password"), 0, "is set but nats.username is not");
+}
+
+/* A file the daemon will read: it must be readable now (its content is never echoed). */
+static void
+chk_readable(struct cfg_checker *ck, const char *path)
+{
+    int ki = chk_key(path);
+    const char *v = chk_str(ck->cfg, ki);
+    char q[80];
+    FILE *f;
+
+    if (!chk_is_set(v))
+        return;
+    f = fopen(v, "rb");
+    if (f == NULL)
+        chk_problem(ck, ki, 0, "could not read %s: %s", chk_quote(v, q, sizeof(q)),
+                    strerror(errno));
+    else
+        fclose(f);
+}
+
+static void
+chk_files(struct cfg_checker *ck)
+{
+    static const char *const files[] = {"rds.ssl_root_cert",     "nats.nkey_seed_file",
+                                        "nats.credentials_file", "nats.tls.ca_file",
+                                        "nats.tls.cert_file",    "nats.tls.key_file"};
+    const struct cdc_config *cfg = ck->cfg;
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        chk_readable(ck, files[i]);
+    if (chk_is_set(cfg->nats.tls_cert_file) != chk_is_set(cfg->nats.tls_key_file))
+        chk_problem(ck,
+                    chk_key(chk_is_set(cfg->nats.tls_cert_file) ? "nats.tls.cert_file"
+                                                                : "nats.tls.key_file"),
+                    0, "nats.tls.cert_file and nats.tls.key_file go together (mutual TLS)");
+}
+
 cdc_rc
 cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
 {
@@ -382,6 +465,9 @@ cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
     chk_source_name(&ck);
     chk_list_items(&ck, "cdc.table_filters", &cfg->cdc.table_filters);
     chk_list_items(&ck, "cdc.sensitive_fields", &cfg->cdc.sensitive_fields);
+    chk_rds_auth(&ck);
+    chk_nats_auth(&ck);
+    chk_files(&ck);
     if (ck.problems > 0)
         return cdc_err_set(err, CDC_ERR_CONFIG, "%d problem%s in the configuration", ck.problems,
                            ck.problems == 1 ? "" : "s");

@@ -131,6 +131,23 @@ on_ack(void *closure, const char *msg_id, size_t id_len, bool ok, bool duplicate
     }
 }
 
+void
+pipeline_nats_opts(struct jssink_opts *so, const struct cdc_config *c)
+{
+    so->urls = (const char *const *) c->nats.urls.items;
+    so->n_urls = c->nats.urls.n;
+    so->username = c->nats.username;
+    so->password = c->nats.password;
+    so->token = c->nats.token;
+    so->nkey_seed_file = c->nats.nkey_seed_file;
+    so->credentials_file = c->nats.credentials_file;
+    so->tls_ca_file = c->nats.tls_ca_file;
+    so->tls_cert_file = c->nats.tls_cert_file;
+    so->tls_key_file = c->nats.tls_key_file;
+    so->name = c->nats.cluster_id;
+    so->request_timeout_ms = c->nats.request_timeout_ms;
+}
+
 static cdc_rc
 open_sink(struct pipeline *p, struct cdc_err *err)
 {
@@ -138,12 +155,7 @@ open_sink(struct pipeline *p, struct cdc_err *err)
     struct jssink_opts so;
 
     jssink_opts_init(&so);
-    so.urls = (const char *const *) c->nats.urls.items;
-    so.n_urls = c->nats.urls.n;
-    so.username = c->nats.username;
-    so.password = c->nats.password;
-    so.name = c->nats.cluster_id;
-    so.request_timeout_ms = c->nats.request_timeout_ms;
+    pipeline_nats_opts(&so, c);
     so.stream = c->nats.stream;
     so.subject_prefix = c->nats.subject_prefix;
     so.storage_memory = c->nats.stream_storage == CFG_STORAGE_MEMORY;

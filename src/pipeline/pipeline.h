@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/lsn.h"
 #include "http/metrics.h"
+#include "sink/nats/jssink.h"
 
 struct pipeline_opts {
     const struct cdc_config *cfg;
@@ -43,6 +44,14 @@ struct pipeline_result {
 };
 
 void pipeline_opts_init(struct pipeline_opts *o);
+
+/*
+ * The NATS connection part of so from the configuration: urls, authentication
+ * (username/password, token, NKey seed file, .creds file), TLS files, the
+ * connection name (nats.cluster_id) and request_timeout. The strings are
+ * borrowed from c. Used by the pipeline and by `cdc-handler tail`.
+ */
+void pipeline_nats_opts(struct jssink_opts *so, const struct cdc_config *c);
 
 cdc_rc pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res,
                     struct cdc_err *err);

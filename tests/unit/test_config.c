@@ -221,6 +221,8 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "rds.max_connections",
                                        "rds.engine",
                                        "rds.port",
+                                       "rds.auth",
+                                       "rds.ssl_root_cert",
                                        "nats.urls",
                                        "nats.username",
                                        "nats.password",
@@ -231,6 +233,12 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "nats.stream_storage",
                                        "nats.stream_replicas",
                                        "nats.duplicate_window",
+                                       "nats.token",
+                                       "nats.nkey_seed_file",
+                                       "nats.credentials_file",
+                                       "nats.tls.ca_file",
+                                       "nats.tls.cert_file",
+                                       "nats.tls.key_file",
                                        "cdc.checkpoint_storage",
                                        "cdc.checkpoint_interval",
                                        "cdc.checkpoint_encryption_key",
@@ -1074,6 +1082,8 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  max_connections: 10\n"
                              "  engine: postgres\n"
                              "  port: 5432\n"
+                             "  auth: password\n"
+                             "  ssl_root_cert: \"\"\n"
                              "nats:\n"
                              "  urls:\n"
                              "    - \"nats://127.0.0.1:4222\"\n"
@@ -1086,6 +1096,13 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  stream_storage: file\n"
                              "  stream_replicas: 1\n"
                              "  duplicate_window: 2m\n"
+                             "  token: \"\"\n"
+                             "  nkey_seed_file: \"\"\n"
+                             "  credentials_file: \"\"\n"
+                             "  tls:\n"
+                             "    ca_file: \"\"\n"
+                             "    cert_file: \"\"\n"
+                             "    key_file: \"\"\n"
                              "cdc:\n"
                              "  checkpoint_storage: \"file://cdc-handler-checkpoint.json\"\n"
                              "  checkpoint_interval: 10s\n"

@@ -12,7 +12,10 @@
 
 #include <nats/nats.h>
 
+#include "sink/nats/jsconn.h"
+
 struct reader {
+    natsOptions *opts;
     natsConnection *nc;
     jsCtx *js;
     natsSubscription *sub;
@@ -25,10 +28,11 @@ reader_close(struct reader *r)
     natsSubscription_Destroy(r->sub);
     jsCtx_Destroy(r->js);
     natsConnection_Destroy(r->nc);
+    natsOptions_Destroy(r->opts);
 }
 
 static cdc_rc
-reader_open(struct reader *r, const char *url, const char *stream, const char *filter,
+reader_open(struct reader *r, const struct jssink_opts *o, const char *stream, const char *filter,
             bool from_start, struct cdc_err *err)
 {
     jsStreamInfo *si = NULL;
@@ -36,12 +40,12 @@ reader_open(struct reader *r, const char *url, const char *stream, const char *f
     jsErrCode jerr = 0;
     const char *subject;
     natsStatus st;
+    cdc_rc rc;
 
     memset(r, 0, sizeof(*r));
-    st = natsConnection_ConnectTo(&r->nc, url);
-    if (st != NATS_OK)
-        return cdc_err_set(err, CDC_ERR_RETRY, "could not connect to NATS: %s",
-                           natsStatus_GetText(st));
+    rc = jsconn_open(&r->nc, &r->opts, o, false, NULL, err);
+    if (rc != CDC_OK)
+        return rc;
     st = natsConnection_JetStream(&r->js, r->nc, NULL);
     if (st == NATS_OK)
         st = js_GetStreamInfo(&si, r->js, stream, NULL, &jerr);
@@ -92,11 +96,24 @@ cdc_rc
 jssink_read_stream(const char *url, const char *stream, const char *filter_subject,
                    jssink_msg_fn cb, void *c, int64_t timeout_ms, struct cdc_err *err)
 {
+    struct jssink_opts o;
+
+    jssink_opts_init(&o);
+    o.urls = &url;
+    o.n_urls = 1;
+    o.request_timeout_ms = 0; /* the library's default connect timeout, as before */
+    return jssink_read_stream_with(&o, stream, filter_subject, cb, c, timeout_ms, err);
+}
+
+cdc_rc
+jssink_read_stream_with(const struct jssink_opts *o, const char *stream, const char *filter_subject,
+                        jssink_msg_fn cb, void *c, int64_t timeout_ms, struct cdc_err *err)
+{
     struct reader r;
     uint64_t seq = 0;
     cdc_rc rc;
 
-    rc = reader_open(&r, url, stream, filter_subject, true, err);
+    rc = reader_open(&r, o, stream, filter_subject, true, err);
     if (rc != CDC_OK)
         return rc;
     /* with a filter we cannot know the last matching sequence: stop at the first quiet spell */
@@ -121,13 +138,14 @@ jssink_read_stream(const char *url, const char *stream, const char *filter_subje
 }
 
 cdc_rc
-jssink_tail(const char *url, const char *stream, const char *filter_subject, bool from_start,
-            jssink_msg_fn cb, void *c, volatile sig_atomic_t *stop, struct cdc_err *err)
+jssink_tail(const struct jssink_opts *o, const char *stream, const char *filter_subject,
+            bool from_start, jssink_msg_fn cb, void *c, volatile sig_atomic_t *stop,
+            struct cdc_err *err)
 {
     struct reader r;
     cdc_rc rc;
 
-    rc = reader_open(&r, url, stream, filter_subject, from_start, err);
+    rc = reader_open(&r, o, stream, filter_subject, from_start, err);
     if (rc != CDC_OK)
         return rc;
     while (!*stop) {

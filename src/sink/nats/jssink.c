@@ -31,6 +31,7 @@
 
 #include "core/backoff.h"
 #include "core/clock.h"
+#include "sink/nats/jsconn.h"
 
 struct retry {
     natsMsg *msg;
@@ -92,36 +93,6 @@ jssink_opts_init(struct jssink_opts *o)
     o->retry_base_ms = 100;
     o->retry_cap_ms = 8000;
     o->no_responders_limit_ms = 30000;
-}
-
-/* A URL for messages, with any user:password@ replaced by three asterisks. */
-static void
-safe_url(const char *url, char *out, size_t n)
-{
-    const char *at = strrchr(url, '@'), *scheme = strstr(url, "://");
-
-    if (at == NULL) {
-        snprintf(out, n, "%s", url);
-        return;
-    }
-    if (scheme != NULL && scheme < at)
-        snprintf(out, n, "%.*s***%s", (int) (scheme + 3 - url), url, at);
-    else
-        snprintf(out, n, "***%s", at);
-}
-
-static void
-url_list(const struct jssink_opts *o, char *out, size_t n)
-{
-    size_t used = 0;
-
-    out[0] = '\0';
-    for (int i = 0; i < o->n_urls && used + 1 < n; i++) {
-        char one[256];
-
-        safe_url(o->urls[i], one, sizeof(one));
-        used += (size_t) snprintf(out + used, n - used, "%s%s", i ? "," : "", one);
-    }
 }
 
 enum ack_fail {
@@ -342,47 +313,6 @@ on_reconnected(natsConnection *nc, void *closure)
         s->o.on_conn(s->o.closure, true);
 }
 
-/* o is the caller's options: urls and password are used here and not kept */
-static cdc_rc
-connect_nats(struct jssink *s, const struct jssink_opts *o, struct cdc_err *err)
-{
-    char urls[1024];
-    natsStatus st;
-
-    url_list(o, urls, sizeof(urls));
-    st = natsOptions_Create(&s->nopts);
-    if (st == NATS_OK)
-        st = natsOptions_SetServers(s->nopts, (const char **) o->urls, o->n_urls);
-    if (st == NATS_OK && o->username != NULL)
-        st = natsOptions_SetUserInfo(s->nopts, o->username, o->password ? o->password : "");
-    if (st == NATS_OK && o->name != NULL)
-        st = natsOptions_SetName(s->nopts, o->name);
-    if (st == NATS_OK)
-        st = natsOptions_SetTimeout(s->nopts, o->request_timeout_ms);
-    /* once connected, never give up: reconnect with jitter, buffering publishes meanwhile */
-    if (st == NATS_OK)
-        st = natsOptions_SetMaxReconnect(s->nopts, -1);
-    if (st == NATS_OK)
-        st = natsOptions_SetReconnectWait(s->nopts, 1000);
-    if (st == NATS_OK)
-        st = natsOptions_SetReconnectJitter(s->nopts, 500, 1000);
-    if (st == NATS_OK)
-        st = natsOptions_SetDisconnectedCB(s->nopts, on_disconnected, s);
-    if (st == NATS_OK)
-        st = natsOptions_SetReconnectedCB(s->nopts, on_reconnected, s);
-    if (st != NATS_OK)
-        return cdc_err_set(err, CDC_ERR_CONFIG, "invalid NATS options for %s: %s", urls,
-                           natsStatus_GetText(st));
-    st = natsConnection_Connect(&s->nc, s->nopts);
-    if (st != NATS_OK) {
-        cdc_rc rc = st == NATS_NOT_PERMITTED || st == NATS_CONNECTION_AUTH_FAILED ? CDC_ERR_FATAL
-                                                                                  : CDC_ERR_RETRY;
-        return cdc_err_set(err, rc, "could not connect to NATS at %s: %s", urls,
-                           natsStatus_GetText(st));
-    }
-    return CDC_OK;
-}
-
 bool
 jssink_subject_covers(const char *pat, const char *ours)
 {
@@ -547,7 +477,12 @@ jssink_create(struct jssink **out, const struct jssink_opts *o, struct cdc_err *
     s->o.subject_prefix = s->prefix;
     s->o.urls = NULL; /* borrowed for the call only */
     s->o.password = NULL;
-    rc = connect_nats(s, o, err);
+    s->o.token = NULL;
+    {
+        const struct jsconn_events ev = {on_disconnected, on_reconnected, s};
+
+        rc = jsconn_open(&s->nc, &s->nopts, o, true, &ev, err);
+    }
     if (rc != CDC_OK)
         goto fail;
     jsOptions_Init(&jo);

@@ -49,15 +49,21 @@ typedef void (*jssink_ack_fn)(void *closure, const char *msg_id, size_t id_len, 
 struct jssink_opts {
     const char *const *urls; /* server URLs (the design's nats.urls) */
     int n_urls;
-    const char *username;        /* NULL: none */
-    const char *password;        /* secret: never in an error message */
-    const char *name;            /* connection name (the design's nats.cluster_id) */
-    int64_t request_timeout_ms;  /* connect and JetStream API timeout, default 10000 */
-    const char *stream;          /* stream name, default "CDC" */
-    const char *subject_prefix;  /* the stream must cover "{prefix}.>", default "cdc" */
-    bool storage_memory;         /* memory storage instead of file (new streams only) */
-    int replicas;                /* new streams only, default 1 */
-    int64_t duplicate_window_ms; /* new streams only, default 120000 */
+    const char *username;         /* NULL: none */
+    const char *password;         /* secret: never in an error message */
+    const char *token;            /* secret: token authentication; NULL: none */
+    const char *nkey_seed_file;   /* a user NKey seed file (nkey authentication); NULL: none */
+    const char *credentials_file; /* a .creds file (JWT + seed); NULL: none */
+    const char *tls_ca_file;      /* CA bundle (PEM) to verify servers; setting it requires TLS */
+    const char *tls_cert_file;    /* client certificate chain (PEM) for mutual TLS */
+    const char *tls_key_file;     /* its private key (PEM) */
+    const char *name;             /* connection name (the design's nats.cluster_id) */
+    int64_t request_timeout_ms;   /* connect and JetStream API timeout, default 10000 */
+    const char *stream;           /* stream name, default "CDC" */
+    const char *subject_prefix;   /* the stream must cover "{prefix}.>", default "cdc" */
+    bool storage_memory;          /* memory storage instead of file (new streams only) */
+    int replicas;                 /* new streams only, default 1 */
+    int64_t duplicate_window_ms;  /* new streams only, default 120000 */
     int max_pending;        /* publishes in flight before jssink_publish blocks, default 1000 */
     int64_t ack_timeout_ms; /* a publish not acked by then is resent, default 5000 */
     int64_t
@@ -143,18 +149,24 @@ typedef void (*jssink_msg_fn)(void *c, const char *subject, const char *data, in
 
 /*
  * Deliver every message now in `stream` (optionally only `filter_subject`),
- * in stream order, then return. For tests and tools.
+ * in stream order, then return. For tests and tools. jssink_read_stream()
+ * connects to one URL without authentication; jssink_read_stream_with()
+ * connects as o says (its urls, authentication and TLS; o->stream is ignored).
  */
 cdc_rc jssink_read_stream(const char *url, const char *stream, const char *filter_subject,
                           jssink_msg_fn cb, void *c, int64_t timeout_ms,
                           struct cdc_err *err) CDC_MUST_CHECK;
+cdc_rc jssink_read_stream_with(const struct jssink_opts *o, const char *stream,
+                               const char *filter_subject, jssink_msg_fn cb, void *c,
+                               int64_t timeout_ms, struct cdc_err *err) CDC_MUST_CHECK;
 
 /*
  * Follow `stream` (from its first message when from_start, else from new
- * ones), delivering each message, until *stop is set.
+ * ones), delivering each message, until *stop is set. Connects as o says
+ * (urls, authentication, TLS; o->stream is ignored).
  */
-cdc_rc jssink_tail(const char *url, const char *stream, const char *filter_subject, bool from_start,
-                   jssink_msg_fn cb, void *c, volatile sig_atomic_t *stop,
+cdc_rc jssink_tail(const struct jssink_opts *o, const char *stream, const char *filter_subject,
+                   bool from_start, jssink_msg_fn cb, void *c, volatile sig_atomic_t *stop,
                    struct cdc_err *err) CDC_MUST_CHECK;
 
 /* What jssink_stream_state() reports. */

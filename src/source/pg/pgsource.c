@@ -3,6 +3,7 @@
  * and pgdecode (pgoutput -> changes) behind the source.h interface, and the
  * start decision from the slot and the checkpoint.
  */
+#include "aws/awscreds.h"
 #include "source/pg/pgdecode.h"
 #include "source/pg/pgsrc.h"
 #include "source/source.h"
@@ -43,6 +44,14 @@ pgsource_connect(struct source *s, bool create_slot, struct pgsrc_slot_info *slo
     po.password = c->rds.password;
     po.dbname = c->rds.database;
     po.sslmode = c->rds.ssl_mode;
+    po.sslrootcert = c->rds.ssl_root_cert;
+    if (c->rds.auth == CFG_AUTH_IAM) {
+        /* a fresh token for every connection: a reconnect an hour later must not reuse one that
+         * expired after 15 minutes */
+        po.password = NULL;
+        po.password_fn = awscreds_rds_password;
+        po.password_closure = c->rds.region;
+    }
     po.slot = c->cdc.slot_name;
     po.publication = c->cdc.publication;
     po.tables = (const char *const *) c->cdc.table_filters.items;

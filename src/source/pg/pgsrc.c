@@ -40,7 +40,11 @@ struct pgsrc {
     PGconn *repl; /* replication=database: IDENTIFY_SYSTEM, slot, the stream */
     char *host;   /* copies of the options we keep */
     char *user;
-    char *password; /* secret: only for scrubbing messages and connecting */
+    char *password; /* secret: only for scrubbing messages and connecting; with password_fn,
+                       the one of the last connection attempt */
+    char *sslrootcert;
+    pgsrc_password_fn password_fn;
+    void *password_closure;
     char *dbname;
     char *slot;
     char *publication;
@@ -294,22 +298,50 @@ pgsrc_kv(const char **keys, const char **vals, int *n, const char *k, const char
     }
 }
 
+/* Replace src->password with password_fn's value for the next connection attempt. */
+static cdc_rc
+pgsrc_fresh_password(struct pgsrc *src, struct cdc_err *err)
+{
+    char *pw = NULL;
+    cdc_rc rc;
+
+    rc = src->password_fn(src->password_closure, src->host, atoi(src->port), src->user, &pw, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (pw == NULL)
+        return cdc_err_set(err, CDC_ERR_FATAL, "no password for %s:%s", pgsrc_host_name(src),
+                           src->port);
+    if (src->password != NULL) {
+        explicit_bzero(src->password, strlen(src->password));
+        free(src->password);
+    }
+    src->password = pw;
+    return CDC_OK;
+}
+
 static cdc_rc
 pgsrc_connect_one(struct pgsrc *src, bool replication, PGconn **out, struct cdc_err *err)
 {
-    const char *keys[16], *vals[16];
+    const char *keys[20], *vals[20];
     char timeout[16];
     int n = 0;
     PGconn *c;
     cdc_rc code;
 
+    if (src->password_fn != NULL && (code = pgsrc_fresh_password(src, err)) != CDC_OK)
+        return code;
     snprintf(timeout, sizeof(timeout), "%d", src->connect_timeout_s);
     pgsrc_kv(keys, vals, &n, "host", src->host);
     pgsrc_kv(keys, vals, &n, "port", src->port);
     pgsrc_kv(keys, vals, &n, "user", src->user);
     pgsrc_kv(keys, vals, &n, "password", src->password);
     pgsrc_kv(keys, vals, &n, "dbname", src->dbname);
+    /* never "prefer" or "allow": TLS asked for is TLS or no connection */
     pgsrc_kv(keys, vals, &n, "sslmode", pgsrc_sslmode_name(src->sslmode));
+    if (src->sslmode != PGSRC_SSL_DISABLE) {
+        pgsrc_kv(keys, vals, &n, "ssl_min_protocol_version", "TLSv1.2");
+        pgsrc_kv(keys, vals, &n, "sslrootcert", src->sslrootcert);
+    }
     pgsrc_kv(keys, vals, &n, "application_name", src->appname);
     pgsrc_kv(keys, vals, &n, "options", PGSRC_SESSION_OPTIONS);
     pgsrc_kv(keys, vals, &n, "connect_timeout", timeout);
@@ -417,6 +449,9 @@ pgsrc_copy_opts(struct pgsrc *src, const struct pgsrc_opts *o, struct cdc_err *e
     src->slot = pgsrc_dup(o->slot, &oom);
     src->publication = pgsrc_dup(o->publication, &oom);
     src->appname = pgsrc_dup(o->application_name, &oom);
+    src->sslrootcert = pgsrc_dup(o->sslrootcert, &oom);
+    src->password_fn = o->password_fn;
+    src->password_closure = o->password_closure;
     if (o->n_tables > 0) {
         src->tables = calloc((size_t) o->n_tables, sizeof(char *));
         oom = oom || src->tables == NULL;
@@ -1069,6 +1104,7 @@ pgsrc_destroy(struct pgsrc *src)
     free(src->slot);
     free(src->publication);
     free(src->appname);
+    free(src->sslrootcert);
     for (int i = 0; i < src->n_tables; i++)
         free(src->tables[i]);
     free(src->tables);

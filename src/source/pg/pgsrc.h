@@ -37,14 +37,28 @@ enum pgsrc_sslmode {
     PGSRC_SSL_VERIFY_FULL
 };
 
+/*
+ * Gives the password for one connection attempt, e.g. a fresh RDS IAM token
+ * (see struct pgsrc_opts.password_fn). *out: malloc'd, NUL-terminated; pgsrc
+ * wipes and frees it. Called on the thread that calls pgsrc_create().
+ */
+typedef cdc_rc (*pgsrc_password_fn)(void *closure, const char *host, int port, const char *user,
+                                    char **out, struct cdc_err *err);
+
 /* Options, borrowed for the length of pgsrc_create() (which copies what it keeps). */
 struct pgsrc_opts {
-    const char *host;        /* host name, address or socket directory; NULL: libpq default */
-    int port;                /* TCP port, default 5432 */
-    const char *user;        /* role name; NULL: libpq default */
-    const char *password;    /* secret: never appears in an error message; NULL/"": none */
-    const char *dbname;      /* database to stream from; NULL: libpq default */
-    int sslmode;             /* enum pgsrc_sslmode, default PGSRC_SSL_REQUIRE */
+    const char *host;              /* host name, address or socket directory; NULL: libpq default */
+    int port;                      /* TCP port, default 5432 */
+    const char *user;              /* role name; NULL: libpq default */
+    const char *password;          /* secret: never appears in an error message; NULL/"": none */
+    const char *dbname;            /* database to stream from; NULL: libpq default */
+    int sslmode;                   /* enum pgsrc_sslmode, default PGSRC_SSL_REQUIRE; with TLS, libpq
+                                      is told ssl_min_protocol_version=TLSv1.2, and a server without
+                                      TLS is refused (never a plaintext fallback) */
+    const char *sslrootcert;       /* CA bundle file (libpq sslrootcert); NULL: libpq's default */
+    pgsrc_password_fn password_fn; /* if set, called before each connection for its password
+                                      (replaces `password`); the value is scrubbed from messages */
+    void *password_closure;        /* passed to password_fn */
     const char *slot;        /* logical slot name ([a-z0-9_], <= 63 bytes), default "cdc_handler" */
     const char *publication; /* publication name, default "cdc_handler" */
     const char *const *tables; /* "table" or "schema.table" for CREATE PUBLICATION ... FOR TABLE */
