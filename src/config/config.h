@@ -42,7 +42,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 37
+#define CFG_NKEYS 38
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -62,6 +62,8 @@ struct cdc_config {
         char *region;               /* rds.region / AWS_RDS_REGION */
         enum cfg_ssl_mode ssl_mode; /* rds.ssl_mode, default require */
         int max_connections;        /* rds.max_connections, default 10 */
+        int64_t server_id; /* rds.server_id, 1..2^32-1, default 4242: our replica id on a MySQL
+                              or MariaDB server (see MYSRC_DEFAULT_SERVER_ID) */
     } rds;
 
     struct {
@@ -113,6 +115,7 @@ struct cdc_config {
 enum cfg_type {
     CFG_T_STR,  /* char *, NULL when unset or empty */
     CFG_T_INT,  /* int, range [min, max] */
+    CFG_T_I64,  /* int64_t, range [min, max] (rds.server_id: 1..2^32-1 does not fit an int) */
     CFG_T_DUR,  /* int64_t milliseconds, range [min, max] */
     CFG_T_BOOL, /* bool */
     CFG_T_ENUM, /* an enum (int-sized), value = index in names[] */
