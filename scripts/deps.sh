@@ -32,6 +32,8 @@ CDC_DEPS_EXTRA=(
   prometheus        # promtool: test_metrics checks the exposition with `promtool check metrics`
   libhiredis-dev redis-server # checkpoint/ckpt_redis.c and its tests
   openssl # scripts/pgctl.sh: a self-signed certificate so the test PostgreSQL speaks TLS
+  libmariadb-dev # src/source/mysql: Connector/C and its replication API (mariadb_rpl_*)
+  mariadb-server mariadb-client # scripts/myctl.sh: the test MariaDB (started in a temp dir, never on 3306)
 )
 # ---- end of EXTRA PACKAGES ----
 

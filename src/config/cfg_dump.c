@@ -136,6 +136,9 @@ cfg_dump_value(FILE *out, const struct cdc_config *cfg, int ki, int depth)
     case CFG_T_INT:
         fprintf(out, " %d", *(const int *) f);
         break;
+    case CFG_T_I64:
+        fprintf(out, " %lld", (long long) *(const int64_t *) f);
+        break;
     case CFG_T_DUR:
         fputc(' ', out);
         cfg_dump_duration(out, *(const int64_t *) f);

@@ -40,6 +40,7 @@ static const char *const cfg_format_names[] = {"json", "text", NULL};
 #define K_STR(p, f, e)        {p, CFG_T_STR, CFG_OFF(f), e, 0, 0, NULL, false}
 #define K_SECRET(p, f, e)     {p, CFG_T_STR, CFG_OFF(f), e, 0, 0, NULL, true}
 #define K_INT(p, f, e, lo, h) {p, CFG_T_INT, CFG_OFF(f), e, lo, h, NULL, false}
+#define K_I64(p, f, e, lo, h) {p, CFG_T_I64, CFG_OFF(f), e, lo, h, NULL, false}
 #define K_DUR(p, f, e, lo)    {p, CFG_T_DUR, CFG_OFF(f), e, lo, CFG_NOMAX, NULL, false}
 #define K_BOOL(p, f)          {p, CFG_T_BOOL, CFG_OFF(f), NULL, 0, 0, NULL, false}
 #define K_ENUM(p, f, e, n)    {p, CFG_T_ENUM, CFG_OFF(f), e, 0, 0, n, false}
@@ -63,6 +64,7 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_INT("rds.port", rds.port, "AWS_RDS_PORT", 1, 65535),
     K_ENUM("rds.auth", rds.auth, "AWS_RDS_AUTH", cfg_auth_names),
     K_STR("rds.ssl_root_cert", rds.ssl_root_cert, "AWS_RDS_SSL_ROOT_CERT"),
+    K_I64("rds.server_id", rds.server_id, NULL, 1, UINT32_MAX),
 
     K_LIST("nats.urls", nats.urls, "NATS_URL"),
     K_STR("nats.username", nats.username, "NATS_USERNAME"),
@@ -226,6 +228,8 @@ cfg_init(struct cdc_config *cfg)
     cfg->rds.port = 5432; /* 3306 for mysql/mariadb, decided after loading */
     cfg->rds.ssl_mode = CFG_SSL_REQUIRE;
     cfg->rds.max_connections = 10;
+    cfg->rds.server_id = 4242; /* MYSRC_DEFAULT_SERVER_ID; fixed, so a restart replaces our own
+                                  lingering dump connection instead of adding one */
     (void) cfg_list_push(&cfg->nats.urls, "nats://127.0.0.1:4222", 21, 0);
     cfg->nats.request_timeout_ms = 10000;
     cfg_set_default_str(&cfg->nats.stream, "CDC");
@@ -628,7 +632,8 @@ cfg_report_bad(struct cfg_loader *ld, int ki, const struct cfg_loc *loc, const c
     cfg_quote(v, q, sizeof(q));
     switch (k->type) {
     case CFG_T_INT:
-        if (k->max >= INT_MAX)
+    case CFG_T_I64:
+        if (k->max >= INT_MAX && k->type == CFG_T_INT)
             cfg_problem(ld, loc, k->path, "must be an integer >= %lld, got %s", (long long) k->min,
                         q);
         else
@@ -679,6 +684,11 @@ cfg_store_typed(struct cfg_loader *ld, int ki, void *f, const char *v)
         if (!cfg_parse_i64(v, &n) || n < k->min || n > k->max)
             return false;
         *(int *) f = (int) n;
+        return true;
+    case CFG_T_I64:
+        if (!cfg_parse_i64(v, &n) || n < k->min || n > k->max)
+            return false;
+        *(int64_t *) f = n;
         return true;
     case CFG_T_DUR:
         if (!cfg_parse_duration_ms(v, &n) || n < k->min || n > k->max)

@@ -45,7 +45,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 47
+#define CFG_NKEYS 48
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -68,6 +68,8 @@ struct cdc_config {
         enum cfg_rds_auth auth;     /* rds.auth / AWS_RDS_AUTH: password (default) or iam */
         char *ssl_root_cert;        /* rds.ssl_root_cert / AWS_RDS_SSL_ROOT_CERT: CA bundle file
                                        (libpq sslrootcert); NULL: libpq's default */
+        int64_t server_id; /* rds.server_id, 1..2^32-1, default 4242: our replica id on a MySQL
+                              or MariaDB server (see MYSRC_DEFAULT_SERVER_ID) */
     } rds;
 
     struct {
@@ -132,6 +134,7 @@ struct cdc_config {
 enum cfg_type {
     CFG_T_STR,  /* char *, NULL when unset or empty */
     CFG_T_INT,  /* int, range [min, max] */
+    CFG_T_I64,  /* int64_t, range [min, max] (rds.server_id: 1..2^32-1 does not fit an int) */
     CFG_T_DUR,  /* int64_t milliseconds, range [min, max] */
     CFG_T_BOOL, /* bool */
     CFG_T_ENUM, /* an enum (int-sized), value = index in names[] */

@@ -140,7 +140,7 @@ chk_int_range(struct cfg_checker *ck, int ki, int64_t v)
     if (k->type == CFG_T_DUR)
         chk_problem(ck, ki, 0, "must be %s, got %lldms",
                     k->min > 0 ? "a positive duration" : "a duration >= 0", (long long) v);
-    else if (k->max >= INT32_MAX)
+    else if (k->max >= INT32_MAX && k->type == CFG_T_INT)
         chk_problem(ck, ki, 0, "must be an integer >= %lld, got %lld", (long long) k->min,
                     (long long) v);
     else
@@ -187,6 +187,7 @@ chk_types(struct cfg_checker *ck)
             chk_int_range(ck, i, *(const int *) f);
             break;
         case CFG_T_DUR:
+        case CFG_T_I64:
             chk_int_range(ck, i, *(const int64_t *) f);
             break;
         case CFG_T_ENUM:

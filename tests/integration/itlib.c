@@ -578,3 +578,69 @@ it_http_get(int port, const char *path, int *status)
     free(resp);
     return body;
 }
+
+/* ---- MariaDB ---- */
+
+MYSQL *
+it_my_connect(const char *db)
+{
+    MYSQL *c = mysql_init(NULL);
+    unsigned int proto = MYSQL_PROTOCOL_SOCKET;
+
+    assert_non_null(c);
+    mysql_optionsv(c, MYSQL_OPT_PROTOCOL, &proto);
+    mysql_optionsv(c, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (mysql_real_connect(c, NULL, it_env("CDC_IT_MY_ADMIN"), "", db, 0,
+                           it_env("CDC_IT_MY_SOCKET"), CLIENT_MULTI_RESULTS) == NULL)
+        fail_msg("could not connect to MariaDB at %s: %s", it_env("CDC_IT_MY_SOCKET"),
+                 mysql_error(c));
+    return c;
+}
+
+static char *
+it_my_run(MYSQL *c, const char *fmt, va_list ap)
+{
+    char sql[8192], *v = NULL;
+    MYSQL_RES *r;
+    MYSQL_ROW row;
+
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    if (mysql_query(c, sql) != 0)
+        fail_msg("MariaDB: %s: %s", sql, mysql_error(c));
+    do {
+        r = mysql_store_result(c);
+        if (r != NULL) {
+            row = mysql_fetch_row(r);
+            if (v == NULL && row != NULL && row[0] != NULL)
+                v = strdup(row[0]);
+            mysql_free_result(r);
+        } else if (mysql_field_count(c) != 0) {
+            fail_msg("MariaDB: %s: %s", sql, mysql_error(c));
+        }
+    } while (mysql_next_result(c) == 0);
+    if (mysql_errno(c) != 0)
+        fail_msg("MariaDB: %s: %s", sql, mysql_error(c));
+    return v;
+}
+
+void
+it_my(MYSQL *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    free(it_my_run(c, fmt, ap));
+    va_end(ap);
+}
+
+char *
+it_my_value(MYSQL *c, const char *fmt, ...)
+{
+    va_list ap;
+    char *v;
+
+    va_start(ap, fmt);
+    v = it_my_run(c, fmt, ap);
+    va_end(ap);
+    return v;
+}

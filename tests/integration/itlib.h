@@ -6,7 +6,8 @@
  * CDC_IT_PGHOST (127.0.0.1), CDC_IT_PGSOCKET (socket directory), CDC_IT_PGPORT, CDC_IT_PGUSER,
  * CDC_IT_PGDATABASE, CDC_IT_NATS_URL, CDC_IT_NATS_PORT, CDC_IT_PG_PID,
  * CDC_IT_NATS_PID, CDC_IT_PGDATA, CDC_IT_NATS_STORE, CDC_IT_REDIS_URL, CDC_IT_REDIS_PORT,
- * CDC_IT_REDIS_PID.
+ * CDC_IT_REDIS_PID, and for MariaDB CDC_IT_MY_HOST, CDC_IT_MY_PORT, CDC_IT_MY_USER,
+ * CDC_IT_MY_PASSWORD, CDC_IT_MY_ADMIN, CDC_IT_MY_SOCKET, CDC_IT_MY_PID, CDC_IT_MY_DATA.
  */
 #ifndef CDC_IT_ITLIB_H
 #define CDC_IT_ITLIB_H
@@ -95,3 +96,14 @@ pid_t it_nats_start(const char *dir, int port);
 void it_pid_stop(pid_t pid);
 /* GET http://127.0.0.1:port/path; the body, malloc'd, and *status (-1 and NULL if no answer). */
 char *it_http_get(int port, const char *path, int *status);
+
+/* ---- MariaDB (the fixture's, see start_servers.sh) ---- */
+#include <mysql.h>
+
+/* Connect to the fixture's MariaDB as its admin (root, by socket), database db (NULL: none). Fails
+ * the test on error. Close with mysql_close(). */
+MYSQL *it_my_connect(const char *db);
+/* Run SQL (printf-style) on c, draining any result; fails the test unless it succeeds. */
+void it_my(MYSQL *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Run a query returning one value; returns a malloc'd string (NULL for SQL NULL or no row). */
+char *it_my_value(MYSQL *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -223,6 +223,7 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "rds.port",
                                        "rds.auth",
                                        "rds.ssl_root_cert",
+                                       "rds.server_id",
                                        "nats.urls",
                                        "nats.username",
                                        "nats.password",
@@ -737,6 +738,46 @@ test_cfg_load_rds_port_defaults_by_engine(void **state)
     unload(&l);
 }
 
+/* rds.server_id is a MySQL replica id: 1..2^32-1, which does not fit an int. */
+static void
+test_cfg_server_id_takes_the_whole_u32_range(void **state)
+{
+    const char *top[] = {"rds.server_id=4294967295"};
+    const char *bad[] = {"rds.server_id=0", "rds.server_id=4294967296", "rds.server_id=12x"};
+    struct loaded l;
+    cdc_rc rc;
+    char *out, *d;
+
+    (void) state;
+    load(&l, NULL, no_env, NULL, 0);
+    assert_int_equal(l.cfg.rds.server_id, 4242);
+    unload(&l);
+    load(&l, NULL, no_env, top, 1);
+    assert_int_equal(l.rc, CDC_OK);
+    assert_true(l.cfg.rds.server_id == 4294967295LL);
+    d = dump(&l.cfg);
+    assert_non_null(strstr(d, "\n  server_id: 4294967295\n"));
+    free(d);
+    unload(&l);
+    load(&l, NULL, no_env, bad, 3);
+    assert_int_equal(l.rc, CDC_ERR_CONFIG);
+    assert_string_equal(l.out,
+                        "<override>: rds.server_id: must be an integer between 1 and 4294967295, "
+                        "got \"0\"\n"
+                        "<override>: rds.server_id: must be an integer between 1 and 4294967295, "
+                        "got \"4294967296\"\n"
+                        "<override>: rds.server_id: must be an integer between 1 and 4294967295, "
+                        "got \"12x\"\n");
+    /* cfg_check sees a value set in code, too */
+    l.cfg.rds.server_id = 0;
+    out = check(&l.cfg, &rc);
+    assert_int_equal(rc, CDC_ERR_CONFIG);
+    assert_non_null(
+        strstr(out, "rds.server_id: must be an integer between 1 and 4294967295, got 0"));
+    free(out);
+    unload(&l);
+}
+
 static void
 test_cfg_load_source_name_defaults_to_the_database(void **state)
 {
@@ -1084,6 +1125,7 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  port: 5432\n"
                              "  auth: password\n"
                              "  ssl_root_cert: \"\"\n"
+                             "  server_id: 4242\n"
                              "nats:\n"
                              "  urls:\n"
                              "    - \"nats://127.0.0.1:4222\"\n"
@@ -1256,6 +1298,7 @@ main(void)
         cmocka_unit_test(test_cfg_load_overrides_set_scalars_and_lists),
         cmocka_unit_test(test_cfg_load_reports_bad_overrides),
         cmocka_unit_test(test_cfg_load_rds_port_defaults_by_engine),
+        cmocka_unit_test(test_cfg_server_id_takes_the_whole_u32_range),
         cmocka_unit_test(test_cfg_load_source_name_defaults_to_the_database),
         cmocka_unit_test(test_cfg_check_requires_endpoint_database_and_username),
         cmocka_unit_test(test_cfg_check_reports_names_and_urls_at_their_lines),
