@@ -9,8 +9,11 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <nats/nats.h>
 
 #include "core/lsn.h"
 #include "sink/nats/jssink.h"
@@ -643,4 +647,469 @@ it_my_value(MYSQL *c, const char *fmt, ...)
     v = it_my_run(c, fmt, ap);
     va_end(ap);
     return v;
+}
+
+/* ---- the fault-injection proxy ---- */
+
+struct it_proxy
+it_proxy_start(int target_port)
+{
+    struct it_proxy p = {0};
+    char target[16], line[256] = "", logpath[600];
+    struct pollfd pfd;
+    size_t len = 0;
+    int fds[2];
+
+    snprintf(target, sizeof(target), "%d", target_port);
+    assert_int_equal(pipe(fds), 0);
+    p.pid = fork();
+    if (p.pid < 0)
+        fail_msg("fork: %s", strerror(errno));
+    if (p.pid == 0) {
+        int fd;
+
+        snprintf(logpath, sizeof(logpath), "%s/faultproxy-%d.log", it_env("CDC_IT_TMP"),
+                 target_port);
+        fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fds[1], STDOUT_FILENO);
+        if (fd >= 0)
+            dup2(fd, STDERR_FILENO);
+        close(fds[0]);
+        execl(it_env("CDC_FAULTPROXY"), "cdc-faultproxy", target, (char *) NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    pfd = (struct pollfd){.fd = fds[0], .events = POLLIN};
+    /* one line: "cdc-faultproxy listen=PORT control=PORT target=PORT" */
+    while (strchr(line, '\n') == NULL && len < sizeof(line) - 1 && poll(&pfd, 1, 5000) > 0) {
+        ssize_t n = read(fds[0], line + len, sizeof(line) - 1 - len);
+
+        if (n <= 0)
+            break;
+        len += (size_t) n;
+        line[len] = '\0';
+    }
+    close(fds[0]);
+    if (sscanf(line, "cdc-faultproxy listen=%d control=%d", &p.port, &p.control) != 2)
+        fail_msg("the fault proxy did not start (it said \"%s\")", line);
+    return p;
+}
+
+/* Send one command line to the proxy's control port; its answer, malloc'd. */
+static char *
+it_proxy_cmd(const struct it_proxy *p, const char *cmd)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {5, 0};
+    char req[256], resp[512] = "";
+    size_t len = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ssize_t n;
+
+    assert_true(fd >= 0);
+    a.sin_port = htons((uint16_t) p->control);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *) &a, sizeof(a)) != 0)
+        fail_msg("could not reach the fault proxy's control port %d: %s", p->control,
+                 strerror(errno));
+    n = snprintf(req, sizeof(req), "%s\n", cmd);
+    assert_int_equal(write(fd, req, (size_t) n), n);
+    while (strchr(resp, '\n') == NULL && len < sizeof(resp) - 1 &&
+           (n = read(fd, resp + len, sizeof(resp) - 1 - len)) > 0) {
+        len += (size_t) n;
+        resp[len] = '\0';
+    }
+    close(fd);
+    resp[strcspn(resp, "\n")] = '\0';
+    return strdup(resp);
+}
+
+void
+it_proxy_mode(const struct it_proxy *p, const char *cmd)
+{
+    char *r = it_proxy_cmd(p, cmd);
+
+    if (strncmp(r, "ok", 2) != 0)
+        fail_msg("fault proxy command \"%s\": %s", cmd, r);
+    free(r);
+}
+
+char *
+it_proxy_status(const struct it_proxy *p)
+{
+    return it_proxy_cmd(p, "status");
+}
+
+void
+it_proxy_stop(struct it_proxy *p)
+{
+    if (p->pid <= 0)
+        return;
+    kill(p->pid, SIGTERM);
+    if (it_daemon_wait(p->pid, 5000) != 0)
+        fprintf(stderr, "the fault proxy %d did not exit cleanly\n", (int) p->pid);
+    p->pid = 0;
+}
+
+long
+it_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* ---- the oracle of the fault scenarios ---- */
+
+static const char *const it_tables[IT_LOAD_TABLES] = {"accounts", "orders", "audit_log"};
+
+struct it_load {
+    PGconn *c;
+    pthread_t th;
+    size_t max_changes; /* 0: until stopped */
+    int pause_us;
+    atomic_bool stop;
+    _Atomic size_t committed;
+    struct it_changes made; /* in commit order; the load thread's until joined */
+    int *live;              /* [table][IT_LOAD_MAXID]: ids that exist */
+    char error[512];
+};
+
+static void
+it_changes_add(struct it_changes *cs, int table, int id, char op, int v)
+{
+    if (cs->n == cs->cap) {
+        cs->cap = cs->cap ? cs->cap * 2 : 4096;
+        cs->v = realloc(cs->v, cs->cap * sizeof(*cs->v));
+        if (cs->v == NULL)
+            abort(); /* any thread: cannot fail_msg here */
+    }
+    cs->v[cs->n++] = (struct it_change){table, id, 0, op, v};
+}
+
+void
+it_changes_free(struct it_changes *cs)
+{
+    free(cs->v);
+    memset(cs, 0, sizeof(*cs));
+}
+
+void
+it_load_create_tables(PGconn *c)
+{
+    for (int t = 0; t < IT_LOAD_TABLES; t++)
+        it_sql(c, "CREATE TABLE %s (id int PRIMARY KEY, v int NOT NULL)", it_tables[t]);
+}
+
+static uint64_t
+it_rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Append one random change of table t to sql; record it in l->made. */
+static size_t
+it_load_one(struct it_load *l, char *sql, int t, uint64_t *seed, int *nlive, int *next_id,
+            int *value)
+{
+    int *live = l->live + (size_t) t * IT_LOAD_MAXID, roll = (int) (it_rnd(seed) % 100), at, id;
+
+    if (nlive[t] < 50 || roll < 45) {
+        id = next_id[t]++;
+        live[nlive[t]++] = id;
+        it_changes_add(&l->made, t, id, 'I', ++*value);
+        return (size_t) sprintf(sql, "INSERT INTO %s VALUES (%d, %d);", it_tables[t], id, *value);
+    }
+    if (roll < 85) {
+        id = live[it_rnd(seed) % (uint64_t) nlive[t]];
+        it_changes_add(&l->made, t, id, 'U', ++*value);
+        return (size_t) sprintf(sql, "UPDATE %s SET v = %d WHERE id = %d;", it_tables[t], *value,
+                                id);
+    }
+    at = (int) (it_rnd(seed) % (uint64_t) nlive[t]);
+    id = live[at];
+    live[at] = live[--nlive[t]];
+    it_changes_add(&l->made, t, id, 'D', 0);
+    return (size_t) sprintf(sql, "DELETE FROM %s WHERE id = %d;", it_tables[t], id);
+}
+
+static void *
+it_load_run(void *arg)
+{
+    struct it_load *l = arg;
+    int nlive[IT_LOAD_TABLES] = {0}, next_id[IT_LOAD_TABLES] = {1, 1, 1}, value = 0;
+    uint64_t seed = 0x9E3779B97F4A7C15ULL;
+    char *sql = malloc(1 << 16);
+
+    while (sql != NULL && !atomic_load(&l->stop) &&
+           (l->max_changes == 0 || l->made.n < l->max_changes)) {
+        size_t len = 0, first = l->made.n;
+        int k = 5 + (int) (it_rnd(&seed) % 31);
+        PGresult *r;
+
+        len += (size_t) sprintf(sql + len, "BEGIN;");
+        /* ids stay below IT_LOAD_MAXID: the load ends a little before */
+        if (next_id[0] + k >= IT_LOAD_MAXID || next_id[1] + k >= IT_LOAD_MAXID ||
+            next_id[2] + k >= IT_LOAD_MAXID)
+            break;
+        for (int i = 0; i < k; i++)
+            len += it_load_one(l, sql + len, (int) (it_rnd(&seed) % IT_LOAD_TABLES), &seed, nlive,
+                               next_id, &value);
+        sprintf(sql + len, "COMMIT;");
+        r = PQexec(l->c, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            snprintf(l->error, sizeof(l->error), "load: %s", PQerrorMessage(l->c));
+            PQclear(r);
+            l->made.n = first;
+            break;
+        }
+        PQclear(r);
+        atomic_store(&l->committed, l->made.n);
+        if (l->pause_us > 0)
+            usleep((useconds_t) l->pause_us);
+    }
+    free(sql);
+    return NULL;
+}
+
+struct it_load *
+it_load_start(const char *db, size_t max_changes, int pause_us)
+{
+    struct it_load *l = calloc(1, sizeof(*l));
+
+    assert_non_null(l);
+    l->live = calloc((size_t) IT_LOAD_TABLES * IT_LOAD_MAXID, sizeof(int));
+    assert_non_null(l->live);
+    l->c = it_pg_connect(db);
+    l->max_changes = max_changes;
+    l->pause_us = pause_us;
+    atomic_init(&l->stop, false);
+    atomic_init(&l->committed, 0);
+    assert_int_equal(pthread_create(&l->th, NULL, it_load_run, l), 0);
+    return l;
+}
+
+size_t
+it_load_count(const struct it_load *l)
+{
+    return atomic_load(&((struct it_load *) l)->committed);
+}
+
+void
+it_load_stop(struct it_load *l, bool wait, struct it_changes *made)
+{
+    char error[sizeof(l->error)];
+
+    if (!wait)
+        atomic_store(&l->stop, true);
+    pthread_join(l->th, NULL);
+    PQfinish(l->c);
+    free(l->live);
+    *made = l->made;
+    memcpy(error, l->error, sizeof(error));
+    free(l);
+    if (error[0] != '\0')
+        fail_msg("%s", error);
+}
+
+static int
+it_table_index(const char *quoted)
+{
+    for (int t = 0; t < IT_LOAD_TABLES; t++)
+        if (strlen(quoted) == strlen(it_tables[t]) + 2 &&
+            strncmp(quoted + 1, it_tables[t], strlen(it_tables[t])) == 0)
+            return t;
+    fail_msg("event for an unexpected table %s", quoted);
+    return -1;
+}
+
+static int
+it_member_int(const char *json, const char *key)
+{
+    char *m = it_json_member(json, key);
+    int v;
+
+    if (m == NULL)
+        fail_msg("no \"%s\" in %s", key, json);
+    v = atoi(m);
+    free(m);
+    return v;
+}
+
+/* The changes the stream of `name` holds, in stream order; *n_msgs: how many messages it holds. */
+static void
+it_stream_changes(const char *name, struct it_changes *seen, size_t *n_msgs)
+{
+    struct it_msgs ms;
+
+    it_read_stream(name, &ms);
+    *n_msgs = (size_t) ms.n;
+    for (int i = 0; i < ms.n; i++) {
+        const char *d = ms.v[i].data;
+        char *table = it_json_member(d, "table"), *op = it_json_member(d, "operation");
+        char *after = it_json_member(d, "after"), *before = it_json_member(d, "before");
+
+        if (table == NULL || op == NULL)
+            fail_msg("not a change event: %s", d);
+        if (strcmp(op, "\"DELETE\"") == 0) {
+            assert_non_null(before);
+            it_changes_add(seen, it_table_index(table), it_member_int(before, "id"), 'D', 0);
+        } else {
+            assert_non_null(after);
+            it_changes_add(seen, it_table_index(table), it_member_int(after, "id"),
+                           strcmp(op, "\"INSERT\"") == 0 ? 'I' : 'U', it_member_int(after, "v"));
+        }
+        free(table);
+        free(op);
+        free(after);
+        free(before);
+    }
+    it_msgs_free(&ms);
+}
+
+static int
+it_change_cmp(const void *a, const void *b)
+{
+    const struct it_change *x = a, *y = b;
+
+    if (x->table != y->table)
+        return x->table - y->table;
+    if (x->id != y->id)
+        return x->id - y->id;
+    return x->ordinal - y->ordinal;
+}
+
+/* Number each key's changes in order, then sort by (table, id, ordinal). */
+static void
+it_order_by_key(struct it_changes *cs)
+{
+    int *counts = calloc((size_t) IT_LOAD_TABLES * IT_LOAD_MAXID, sizeof(int));
+
+    assert_non_null(counts);
+    for (size_t i = 0; i < cs->n; i++)
+        cs->v[i].ordinal = counts[cs->v[i].table * IT_LOAD_MAXID + cs->v[i].id]++;
+    free(counts);
+    qsort(cs->v, cs->n, sizeof(*cs->v), it_change_cmp);
+}
+
+/* The final state per the stream (ordered by key) equals the tables' rows. */
+static void
+it_check_final_state(PGconn *c, const struct it_changes *seen)
+{
+    int *state = malloc((size_t) IT_LOAD_TABLES * IT_LOAD_MAXID * sizeof(int)); /* -1: absent */
+    int rows = 0;
+
+    assert_non_null(state);
+    for (size_t i = 0; i < (size_t) IT_LOAD_TABLES * IT_LOAD_MAXID; i++)
+        state[i] = -1;
+    for (size_t i = 0; i < seen->n; i++)
+        state[seen->v[i].table * IT_LOAD_MAXID + seen->v[i].id] =
+            seen->v[i].op == 'D' ? -1 : seen->v[i].v;
+    for (int t = 0; t < IT_LOAD_TABLES; t++) {
+        PGresult *r = PQexec(c, t == 0   ? "SELECT id, v FROM accounts"
+                                : t == 1 ? "SELECT id, v FROM orders"
+                                         : "SELECT id, v FROM audit_log");
+        int in_stream = 0;
+
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        for (int i = 0; i < PQntuples(r); i++) {
+            int id = atoi(PQgetvalue(r, i, 0)), v = atoi(PQgetvalue(r, i, 1));
+
+            if (state[t * IT_LOAD_MAXID + id] != v)
+                fail_msg("%s id %d: the table has v=%d, the stream says %d", it_tables[t], id, v,
+                         state[t * IT_LOAD_MAXID + id]);
+        }
+        for (int id = 0; id < IT_LOAD_MAXID; id++)
+            in_stream += state[t * IT_LOAD_MAXID + id] >= 0;
+        /* and no row the stream says exists is missing from the table */
+        assert_int_equal(in_stream, PQntuples(r));
+        rows += PQntuples(r);
+        PQclear(r);
+    }
+    print_message("oracle: final state of %d rows in 3 tables equals the state rebuilt from the "
+                  "stream\n",
+                  rows);
+    free(state);
+}
+
+void
+it_oracle_check(PGconn *c, const char *name, struct it_changes *made)
+{
+    struct it_changes seen = {0};
+    size_t mismatch = 0, n_msgs = 0;
+
+    it_stream_changes(name, &seen, &n_msgs);
+    print_message("oracle: the stream holds %zu events for %zu changes made\n", n_msgs, made->n);
+    it_order_by_key(made);
+    it_order_by_key(&seen);
+    for (size_t i = 0; i < made->n && i < seen.n; i++) {
+        const struct it_change *a = &made->v[i], *b = &seen.v[i];
+
+        if (a->table != b->table || a->id != b->id || a->ordinal != b->ordinal || a->op != b->op ||
+            a->v != b->v) {
+            if (mismatch++ < 5)
+                print_message("oracle: difference at %zu: made %s id %d #%d %c v=%d, stream %s "
+                              "id %d #%d %c v=%d\n",
+                              i, it_tables[a->table], a->id, a->ordinal, a->op, a->v,
+                              it_tables[b->table], b->id, b->ordinal, b->op, b->v);
+        }
+    }
+    if (mismatch > 0 || seen.n != made->n)
+        fail_msg("oracle: %zu per-key differences; %zu events in the stream for %zu changes",
+                 mismatch, seen.n, made->n);
+    print_message("oracle: every change exactly once, in order per key\n");
+    it_check_final_state(c, &seen);
+    it_changes_free(&seen);
+}
+
+long
+it_stream_msg_count(const char *name)
+{
+    natsConnection *nc = NULL;
+    jsStreamInfo *si = NULL;
+    jsCtx *js = NULL;
+    jsErrCode jerr = 0;
+    long n = -1;
+
+    if (natsConnection_ConnectTo(&nc, it_env("CDC_IT_NATS_URL")) == NATS_OK &&
+        natsConnection_JetStream(&js, nc, NULL) == NATS_OK &&
+        js_GetStreamInfo(&si, js, it_stream_name(name), NULL, &jerr) == NATS_OK)
+        n = (long) si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    return n;
+}
+
+void
+it_stream_delete(const char *name)
+{
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st;
+
+    st = natsConnection_ConnectTo(&nc, it_env("CDC_IT_NATS_URL"));
+    if (st == NATS_OK)
+        st = natsConnection_JetStream(&js, nc, NULL);
+    if (st == NATS_OK)
+        st = js_DeleteStream(js, it_stream_name(name), NULL, &jerr);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    if (st != NATS_OK && jerr != JSStreamNotFoundErr)
+        fail_msg("could not delete stream %s: %s (error %d)", it_stream_name(name),
+                 natsStatus_GetText(st), (int) jerr);
 }

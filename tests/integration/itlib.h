@@ -107,3 +107,78 @@ MYSQL *it_my_connect(const char *db);
 void it_my(MYSQL *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Run a query returning one value; returns a malloc'd string (NULL for SQL NULL or no row). */
 char *it_my_value(MYSQL *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * The fault-injection proxy (tests/tools/faultproxy.c, $CDC_FAULTPROXY)
+ * between the daemon and one server: point the daemon at p.port instead of
+ * the server's port, then switch modes while it runs.
+ */
+struct it_proxy {
+    pid_t pid;   /* our child */
+    int port;    /* where clients connect (127.0.0.1) */
+    int control; /* the control port */
+};
+/* Start a proxy to 127.0.0.1:target_port; its log goes to $CDC_IT_TMP/faultproxy-<port>.log. */
+struct it_proxy it_proxy_start(int target_port);
+/*
+ * Send one control command: "pass", "cut", "refuse", "blackhole up|down|both",
+ * "stall up|down|both", "delay MS". Fails the test unless the proxy answers ok.
+ */
+void it_proxy_mode(const struct it_proxy *p, const char *cmd);
+/* The proxy's "status" line (mode, connections, bytes forwarded and dropped), malloc'd. */
+char *it_proxy_status(const struct it_proxy *p);
+/* SIGTERM the proxy and reap it (SIGKILL after 5 s). */
+void it_proxy_stop(struct it_proxy *p);
+/* The resident set size of pid in KiB (VmRSS), -1 if unknown. */
+long it_rss_kb(pid_t pid);
+
+/*
+ * The oracle of the fault scenarios (as in it_crashloop.c): a load of
+ * inserts, updates and deletes (5 to 35 per transaction) on three tables
+ * (id int PRIMARY KEY, v int), each change recorded in commit order; then, on
+ * the stream: every change exactly once, in order per key (the sequence of
+ * events of each key equals the sequence of changes the load made to it,
+ * operation and value), and the final state rebuilt from the stream equal to
+ * the tables.
+ */
+#define IT_LOAD_TABLES 3
+#define IT_LOAD_MAXID  200000 /* ids per table stay below this */
+
+struct it_change {
+    int table;
+    int id;
+    int ordinal; /* index among the changes of this key */
+    char op;     /* 'I', 'U', 'D' */
+    int v;       /* column v after the change (0 for a delete) */
+};
+struct it_changes {
+    struct it_change *v;
+    size_t n, cap;
+};
+struct it_load; /* opaque; runs on its own thread and connection */
+
+/* Create the load's three tables in c's database. */
+void it_load_create_tables(PGconn *c);
+/*
+ * Start the load on database db: it runs until max_changes (0: no limit) or
+ * it_load_stop(), sleeping pause_us between transactions.
+ */
+struct it_load *it_load_start(const char *db, size_t max_changes, int pause_us);
+/* Changes committed so far (any thread). */
+size_t it_load_count(const struct it_load *l);
+/*
+ * Stop the load (or wait for it to reach max_changes when wait is true), join
+ * it, fail the test if it failed, move the changes it made into *made and
+ * free l.
+ */
+void it_load_stop(struct it_load *l, bool wait, struct it_changes *made);
+/*
+ * Check the stream of `name` against made (reordered by key in place) and the
+ * tables of c's database; prints the counts. Fails the test on any difference.
+ */
+void it_oracle_check(PGconn *c, const char *name, struct it_changes *made);
+void it_changes_free(struct it_changes *cs);
+/* The number of messages in the stream for `name` now (stream info, cheap); -1 if it cannot be
+ * asked. */
+long it_stream_msg_count(const char *name);
+/* Delete the stream for `name` if it exists (a rerun against the same servers starts empty). */
+void it_stream_delete(const char *name);

@@ -34,6 +34,7 @@
 #define PGSRC_NAME_MAX        63   /* NAMEDATALEN - 1 */
 #define PGSRC_STOP_DRAIN_MS   5000 /* how long pgsrc_stop() waits for the server's CopyDone */
 #define PGSRC_PG_EPOCH_OFFSET 946684800LL /* 2000-01-01 - 1970-01-01, in seconds */
+#define PGSRC_RECV_TIMEOUT_MS 60000 /* silence limit when the server's wal_sender_timeout is 0 */
 
 struct pgsrc {
     PGconn *sql;  /* catalog queries */
@@ -62,6 +63,12 @@ struct pgsrc {
     cdc_lsn received;       /* highest WAL end seen in XLogData or keepalives */
     cdc_lsn flushed;        /* highest position the pipeline made safe */
     int64_t last_status_ms; /* monotonic time of the last status update, 0: never */
+    /* A silent partition leaves the socket open and quiet: as PG's walreceiver does with
+       wal_receiver_timeout, after half the limit of silence ask for a keepalive, and after the
+       whole limit count the connection as lost. The limit is the server's wal_sender_timeout. */
+    int64_t recv_timeout_ms; /* the limit; 0: none */
+    int64_t last_recv_ms;    /* monotonic time bytes last arrived on the stream */
+    int64_t ping_ms;         /* when we asked for a reply in this silence, 0: not yet */
 };
 
 /* Microseconds since 2000-01-01 00:00 UTC, the replication protocol's clock. */
@@ -796,6 +803,33 @@ pgsrc_start_command(struct pgsrc *src, cdc_lsn start_lsn, struct cdc_buf *b, str
     return CDC_OK;
 }
 
+/* Bytes arrived on the stream: the silence is over. */
+static void
+pgsrc_heard(struct pgsrc *src)
+{
+    src->last_recv_ms = cdc_now_ms();
+    src->ping_ms = 0;
+}
+
+/* The receive timeout: the server's wal_sender_timeout, or PGSRC_RECV_TIMEOUT_MS when that is 0
+ * or cannot be read. */
+static int64_t
+pgsrc_sender_timeout(struct pgsrc *src)
+{
+    struct cdc_err ignored;
+    PGresult *r = NULL;
+    int64_t ms = 0;
+
+    if (src->sql != NULL &&
+        pgsrc_exec(src, src->sql, "read wal_sender_timeout",
+                   "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'wal_sender_timeout'",
+                   0, NULL, PGRES_TUPLES_OK, &r, NULL, &ignored) == CDC_OK &&
+        PQntuples(r) == 1)
+        ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10); /* its unit is ms */
+    PQclear(r);
+    return ms > 0 ? ms : PGSRC_RECV_TIMEOUT_MS;
+}
+
 cdc_rc
 pgsrc_start(struct pgsrc *src, cdc_lsn start_lsn, struct cdc_err *err)
 {
@@ -805,6 +839,7 @@ pgsrc_start(struct pgsrc *src, cdc_lsn start_lsn, struct cdc_err *err)
     if (src->repl == NULL || src->streaming)
         return cdc_err_set(err, CDC_ERR_PROTO, "cannot start replication: %s",
                            src->repl == NULL ? "connection closed" : "already streaming");
+    src->recv_timeout_ms = pgsrc_sender_timeout(src);
     rc = pgsrc_start_command(src, start_lsn, &cmd, err);
     if (rc == CDC_OK)
         rc = pgsrc_exec(src, src->repl, "start replication", cmd.data, 0, NULL, PGRES_COPY_BOTH,
@@ -814,6 +849,7 @@ pgsrc_start(struct pgsrc *src, cdc_lsn start_lsn, struct cdc_err *err)
         return rc;
     src->streaming = true;
     src->last_status_ms = 0; /* report our flush position with the first read */
+    pgsrc_heard(src);
     return CDC_OK;
 }
 
@@ -845,27 +881,63 @@ pgsrc_lost(struct pgsrc *src, const char *what, struct cdc_err *err)
                       src->port, what, PQerrorMessage(src->repl));
 }
 
-cdc_rc
-pgsrc_send_status(struct pgsrc *src, bool force, struct cdc_err *err)
+/* Send a standby status update now; reply: ask the server to answer with a keepalive. */
+static cdc_rc
+pgsrc_status_msg(struct pgsrc *src, bool reply, struct cdc_err *err)
 {
     unsigned char m[34];
-    int64_t now = cdc_now_ms();
 
-    if (!src->streaming || src->repl == NULL)
-        return CDC_OK;
-    if (!force && src->last_status_ms != 0 && now - src->last_status_ms < src->status_interval_ms)
-        return CDC_OK;
     m[0] = 'r';
     /* write is informational; flush (and apply) move confirmed_flush_lsn */
     pgsrc_put64(m + 1, src->received > src->flushed ? src->received : src->flushed);
     pgsrc_put64(m + 9, src->flushed);
     pgsrc_put64(m + 17, src->flushed);
     pgsrc_put64(m + 25, (uint64_t) pgsrc_pg_now_us());
-    m[33] = 0; /* no reply requested */
+    m[33] = reply ? 1 : 0;
     if (PQputCopyData(src->repl, (const char *) m, (int) sizeof(m)) <= 0 || PQflush(src->repl) != 0)
         return pgsrc_lost(src, "sending a status update", err);
-    src->last_status_ms = now;
+    src->last_status_ms = cdc_now_ms();
     return CDC_OK;
+}
+
+cdc_rc
+pgsrc_send_status(struct pgsrc *src, bool force, struct cdc_err *err)
+{
+    int64_t now = cdc_now_ms();
+
+    if (!src->streaming || src->repl == NULL)
+        return CDC_OK;
+    if (!force && src->last_status_ms != 0 && now - src->last_status_ms < src->status_interval_ms)
+        return CDC_OK;
+    return pgsrc_status_msg(src, false, err);
+}
+
+/*
+ * The receive timeout (see struct pgsrc): ping after half of it in silence;
+ * once nothing_arrived says a wait found the socket quiet, the connection is
+ * lost if the silence reached the limit and the ping had half of it to be
+ * answered (so a caller that did not read for a while is not misjudged).
+ */
+static cdc_rc
+pgsrc_check_silence(struct pgsrc *src, bool nothing_arrived, struct cdc_err *err)
+{
+    int64_t now = cdc_now_ms(), half = src->recv_timeout_ms / 2;
+
+    if (src->recv_timeout_ms <= 0 || now - src->last_recv_ms < half)
+        return CDC_OK;
+    if (src->ping_ms == 0) {
+        src->ping_ms = now;
+        return pgsrc_status_msg(src, true, err);
+    }
+    if (!nothing_arrived || now - src->ping_ms < half ||
+        now - src->last_recv_ms < src->recv_timeout_ms)
+        return CDC_OK;
+    src->streaming = false;
+    return cdc_err_set(err, CDC_ERR_RETRY,
+                       "lost the replication connection to %s:%s: nothing received for %lld ms "
+                       "(the server's wal_sender_timeout is %lld ms)",
+                       pgsrc_host_name(src), src->port, (long long) (now - src->last_recv_ms),
+                       (long long) src->recv_timeout_ms);
 }
 
 /* The server ended the copy (CopyDone or an error): collect the outcome. */
@@ -944,6 +1016,8 @@ pgsrc_wait(struct pgsrc *src, int64_t deadline, bool *interrupted, struct cdc_er
         wait = 0;
     if (deadline >= 0 && deadline - now < wait)
         wait = deadline - now > 0 ? deadline - now : 0;
+    if (src->recv_timeout_ms > 0 && wait > src->recv_timeout_ms / 4)
+        wait = src->recv_timeout_ms / 4; /* come back in time to ping or give up */
     pfd.fd = PQsocket(src->repl);
     pfd.events = POLLIN;
     pfd.revents = 0;
@@ -957,8 +1031,11 @@ pgsrc_wait(struct pgsrc *src, int64_t deadline, bool *interrupted, struct cdc_er
     if (n < 0)
         return cdc_err_set(err, CDC_ERR_IO, "could not poll the replication connection: %s",
                            strerror(errno));
-    if (n > 0 && PQconsumeInput(src->repl) == 0)
+    if (n == 0)
+        return pgsrc_check_silence(src, true, err);
+    if (PQconsumeInput(src->repl) == 0)
         return pgsrc_lost(src, "reading", err);
+    pgsrc_heard(src);
     return CDC_OK;
 }
 
@@ -992,6 +1069,9 @@ pgsrc_read(struct pgsrc *src, int timeout_ms, struct pgsrc_msg *out, struct cdc_
             return pgsrc_lost(src, "reading", err);
         if (waited && (deadline >= 0 && cdc_now_ms() >= deadline))
             return CDC_OK;
+        rc = pgsrc_check_silence(src, false, err); /* the ping, when due */
+        if (rc != CDC_OK)
+            return rc;
         rc = pgsrc_wait(src, deadline, &interrupted, err);
         if (rc != CDC_OK || interrupted)
             return rc;

@@ -158,6 +158,10 @@ cdc_rc pgsrc_start(struct pgsrc *src, cdc_lsn start_lsn, struct cdc_err *err) CD
  * valid until the next call). Keepalives that ask for a reply are answered at
  * once, and a standby status update is sent whenever status_interval_ms has
  * passed, so the caller only has to call this often enough.
+ * A silent connection counts as lost (CDC_ERR_RETRY) after the server's
+ * wal_sender_timeout (read at pgsrc_start; 60 s when it is 0) without a byte,
+ * a reply having been requested after half of it: that is how a partition
+ * that leaves the socket open is noticed.
  * Returns CDC_OK with out->kind PGSRC_NONE on timeout or EINTR;
  * CDC_ERR_CLOSED when the server ended the stream; CDC_ERR_RETRY when the
  * connection was lost or the server stopped us with an error it may not
