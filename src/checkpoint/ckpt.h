@@ -41,20 +41,21 @@
 #define CKPT_VERSION 1
 
 struct ckpt_record {
-    int version;         /* CKPT_VERSION */
-    char source[128];    /* cdc.source_name */
-    char engine[16];     /* "postgres", "mysql", "mariadb" */
-    cdc_lsn lsn;         /* PostgreSQL: the safe (acked) position */
-    char slot[64];       /* replication slot name */
-    char system_id[32];  /* PostgreSQL system identifier, decimal */
-    uint32_t timeline;   /* PostgreSQL timeline */
-    char stream[64];     /* JetStream stream name */
+    int version;      /* CKPT_VERSION */
+    char source[128]; /* cdc.source_name */
+    char engine[16];  /* "postgres", "mysql", "mariadb" */
+    cdc_lsn lsn;      /* PostgreSQL: the safe (acked) position */
+    char slot[64];    /* replication slot name */
+    char
+        system_id[48]; /* PostgreSQL system identifier (decimal), MySQL server_uuid, "mariadb:ID" */
+    uint32_t timeline; /* PostgreSQL timeline */
+    char stream[64];   /* JetStream stream name */
     char binlog_file[256]; /* MySQL/MariaDB: the binlog file to resume from ("" for PostgreSQL) */
     uint64_t binlog_pos;   /* MySQL/MariaDB: the offset in it */
     char gtid_set[2048];   /* MySQL/MariaDB: the GTID set executed up to there ("" when off) */
-    uint64_t stream_seq; /* every event past lsn is stored above this stream sequence: the
-                            restart reads the stream back from stream_seq + 1 */
-    int64_t time_us;     /* when it was written, Unix microseconds */
+    uint64_t stream_seq;   /* every event past lsn is stored above this stream sequence: the
+                              restart reads the stream back from stream_seq + 1 */
+    int64_t time_us;       /* when it was written, Unix microseconds */
 };
 
 struct ckpt_store;

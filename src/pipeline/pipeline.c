@@ -565,8 +565,19 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_NATS, METRICS_ERR_SINK, rc, err);
     fill_record(p);
-    if (!have_ckpt)
+    if (!have_ckpt) {
+        /*
+         * Record the start at once: a binlog keeps no position for us (unlike a slot), so a
+         * crash before the first checkpoint must not restart from the server's position then.
+         */
         p->rec.lsn = start.pos;
+        p->rec.time_us = cdc_wall_us();
+        rc = ckpt_save(p->ckpt, &p->rec, err);
+        if (rc != CDC_OK) {
+            (void) cdc_err_prefix(err, "could not write the first checkpoint");
+            return dep_failed(p, METRICS_DEP_CHECKPOINT, METRICS_ERR_CHECKPOINT, rc, err);
+        }
+    }
     rc = ackt_create(&p->ackt, start.pos, err);
     if (rc != CDC_OK)
         return rc;

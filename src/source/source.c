@@ -19,8 +19,7 @@ src_create(struct source **out, const struct cdc_config *cfg, struct cdc_err *er
         rc = pgsource_init(s, err);
         break;
     default:
-        rc = cdc_err_set(err, CDC_ERR_CONFIG,
-                         "rds.engine: the MySQL/MariaDB source is not available in this build yet");
+        rc = mysource_init(s, err);
         break;
     }
     if (rc != CDC_OK) {

@@ -45,9 +45,9 @@ struct src_out {
 
 /* Where to start, decided by src_prepare(). */
 struct src_start {
-    cdc_lsn pos;    /* resume position */
-    char note[512]; /* a line for the log about the decision, "" if none */
-    bool warn;      /* log the note as a warning */
+    cdc_lsn pos;     /* resume position */
+    char note[1024]; /* a line for the log about the decision, "" if none */
+    bool warn;       /* log the note as a warning */
 };
 
 struct source;
@@ -121,5 +121,6 @@ struct source {
 };
 
 cdc_rc pgsource_init(struct source *s, struct cdc_err *err);
+cdc_rc mysource_init(struct source *s, struct cdc_err *err);
 
 #endif

@@ -25,6 +25,8 @@
  */
 #include "source/mysql/mysrc.h"
 
+#include "core/buf.h"
+
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -1074,4 +1076,117 @@ mysrc_gtid_set_update(char *set, size_t cap, const struct mysrc_gtid *gtid, stru
         return cdc_err_set(err, CDC_ERR_CONFIG, "GTID position does not fit in %zu bytes", cap);
     memcpy(set, out, o + 1);
     return CDC_OK;
+}
+
+/* ---- table columns from information_schema ---- */
+
+/* Append s to b as a quoted SQL string literal (escaped by the server's rules). */
+static bool
+mysrc_put_literal(MYSQL *c, struct cdc_buf *b, const char *s)
+{
+    size_t len = strlen(s);
+    char *esc = malloc(2 * len + 1);
+
+    if (esc == NULL)
+        return false;
+    mysql_real_escape_string(c, esc, s, (unsigned long) len);
+    cdc_buf_putc(b, '\'');
+    cdc_buf_puts(b, esc);
+    cdc_buf_putc(b, '\'');
+    free(esc);
+    return cdc_buf_ok(b);
+}
+
+/* Columns named in MariaDB's json_valid(`col`) checks of db.table get is_json. */
+static cdc_rc
+mysrc_json_checks(struct mysrc *src, const char *db, const char *table, struct mysrc_colinfo *v,
+                  uint32_t n, struct cdc_err *err)
+{
+    struct cdc_buf q = CDC_BUF_INIT;
+    MYSQL_RES *r = NULL;
+    MYSQL_ROW row;
+    cdc_rc rc;
+
+    cdc_buf_puts(&q, "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+                     "WHERE CONSTRAINT_SCHEMA = ");
+    if (!mysrc_put_literal(src->sql, &q, db))
+        goto nomem;
+    cdc_buf_puts(&q, " AND TABLE_NAME = ");
+    if (!mysrc_put_literal(src->sql, &q, table))
+        goto nomem;
+    rc = mysrc_query(src->sql, "read the table's check constraints", q.data, &r, err);
+    cdc_buf_free(&q);
+    if (rc != CDC_OK)
+        return rc;
+    while (r != NULL && (row = mysql_fetch_row(r)) != NULL) {
+        const char *clause = row[0] ? row[0] : "";
+
+        if (strncmp(clause, "json_valid(`", 12) != 0)
+            continue;
+        for (uint32_t i = 0; i < n; i++) {
+            size_t len = strlen(v[i].name);
+
+            if (strncmp(clause + 12, v[i].name, len) == 0 && strcmp(clause + 12 + len, "`)") == 0)
+                v[i].is_json = true;
+        }
+    }
+    mysql_free_result(r);
+    return CDC_OK;
+nomem:
+    cdc_buf_free(&q);
+    return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+}
+
+cdc_rc
+mysrc_table_columns(struct mysrc *src, const char *db, const char *table,
+                    struct mysrc_colinfo **out, uint32_t *n_out, struct cdc_err *err)
+{
+    struct cdc_buf q = CDC_BUF_INIT;
+    struct mysrc_colinfo *v = NULL;
+    MYSQL_RES *r = NULL;
+    MYSQL_ROW row;
+    uint32_t n = 0;
+    cdc_rc rc;
+
+    *out = NULL;
+    *n_out = 0;
+    cdc_buf_puts(&q, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COLUMN_KEY "
+                     "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
+    if (!mysrc_put_literal(src->sql, &q, db))
+        goto nomem;
+    cdc_buf_puts(&q, " AND TABLE_NAME = ");
+    if (!mysrc_put_literal(src->sql, &q, table))
+        goto nomem;
+    cdc_buf_puts(&q, " ORDER BY ORDINAL_POSITION");
+    rc = mysrc_query(src->sql, "read the table's columns", q.data, &r, err);
+    cdc_buf_free(&q);
+    if (rc != CDC_OK)
+        return rc;
+    v = calloc(r != NULL && mysql_num_rows(r) > 0 ? mysql_num_rows(r) : 1, sizeof(*v));
+    if (v == NULL) {
+        mysql_free_result(r);
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    }
+    while (r != NULL && (row = mysql_fetch_row(r)) != NULL) {
+        struct mysrc_colinfo *c = &v[n++];
+
+        snprintf(c->name, sizeof(c->name), "%s", row[0] ? row[0] : "");
+        snprintf(c->data_type, sizeof(c->data_type), "%s", row[1] ? row[1] : "");
+        c->is_unsigned = row[2] != NULL && strstr(row[2], "unsigned") != NULL;
+        c->is_key = row[3] != NULL && strcmp(row[3], "PRI") == 0;
+    }
+    mysql_free_result(r);
+    if (src->server.is_mariadb) {
+        rc = mysrc_json_checks(src, db, table, v, n, err);
+        if (rc != CDC_OK) {
+            free(v);
+            return rc;
+        }
+    }
+    *out = v;
+    *n_out = n;
+    return CDC_OK;
+nomem:
+    cdc_buf_free(&q);
+    return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
 }

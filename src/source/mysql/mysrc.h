@@ -246,4 +246,22 @@ cdc_rc mysrc_gtid_set_update(char *set, size_t cap, const struct mysrc_gtid *gti
 /* Format gtid as "d-s-n" (MariaDB) or "uuid:n" (MySQL) into buf. Returns buf. */
 const char *mysrc_gtid_format(const struct mysrc_gtid *gtid, char *buf, size_t cap);
 
+/* One column of a table, from information_schema (mysrc_table_columns()). */
+struct mysrc_colinfo {
+    char name[65];      /* COLUMN_NAME */
+    char data_type[32]; /* DATA_TYPE: "int", "uuid", "inet6", "longtext", ... */
+    bool is_unsigned;   /* COLUMN_TYPE says unsigned */
+    bool is_key;        /* part of the primary key */
+    bool is_json;       /* MariaDB: a JSON column (a json_valid() check on it) */
+};
+
+/*
+ * The columns of db.table in ordinal order, from information_schema on the
+ * SQL connection: *out (malloc'd, the caller frees it) and *n. A table that
+ * no longer exists gives *n = 0. CDC_ERR_RETRY on a lost connection.
+ */
+cdc_rc mysrc_table_columns(struct mysrc *src, const char *db, const char *table,
+                           struct mysrc_colinfo **out, uint32_t *n,
+                           struct cdc_err *err) CDC_MUST_CHECK;
+
 #endif
