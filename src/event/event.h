@@ -101,8 +101,8 @@ struct cdc_binlog_origin {
 
 /* A value the source turned into NULL, kept raw for metadata (MySQL zero dates). */
 struct cdc_raw_col {
-    uint32_t col;          /* column index in the relation */
-    struct cdc_value raw;  /* its text as the server would print it */
+    uint32_t col;         /* column index in the relation */
+    struct cdc_value raw; /* its text as the server would print it */
 };
 
 /* One change, as handed by a source to the transform. */

@@ -121,7 +121,8 @@ test_ckpt_record_is_readable_json_with_lsn_text(void **state)
     assert_non_null(strstr(buf, ",\"sha256\":\""));
 }
 
-/* A binlog position round-trips, with a MySQL GTID set; a PostgreSQL record has no binlog members. */
+/* A binlog position round-trips, with a MySQL GTID set; a PostgreSQL record has no binlog members.
+ */
 static void
 test_ckpt_binlog_position_round_trips(void **state)
 {
