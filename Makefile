@@ -44,6 +44,7 @@ demo: build
 
 bench: build
 	bash bench/run.sh $(BUILD)
+	bash bench/binlog.sh $(BUILD)
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -G "$(GENERATOR)" -DCDC_FUZZ=ON -DCDC_INTEGRATION=OFF

@@ -45,7 +45,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 48
+#define CFG_NKEYS 49
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -105,9 +105,12 @@ struct cdc_config {
                                                  holding the key (not both; the environment's
                                                  CHECKPOINT_ENCRYPTION_KEY_FILE is the _FILE
                                                  form of the key itself) */
-        int max_retry_attempts;   /* cdc.max_retry_attempts / MAX_RETRY_ATTEMPTS, default 3 */
-        int batch_size;           /* cdc.batch_size / BATCH_SIZE, default 1000 */
-        int64_t batch_timeout_ms; /* cdc.batch_timeout / BATCH_TIMEOUT, default 5s */
+        int max_retry_attempts;        /* cdc.max_retry_attempts / MAX_RETRY_ATTEMPTS, default 3 */
+        int batch_size;                /* cdc.batch_size / BATCH_SIZE, default 1000 */
+        int64_t tolerable_downtime_ms; /* cdc.tolerable_downtime, default 24h: how long the daemon
+                                          may be down; the MySQL preflight warns when binlog
+                                          retention is shorter (0: no check) */
+        int64_t batch_timeout_ms;      /* cdc.batch_timeout / BATCH_TIMEOUT, default 5s */
         struct cfg_strlist table_filters;    /* cdc.table_filters */
         struct cfg_strlist sensitive_fields; /* cdc.sensitive_fields */
         bool schema_evolution_enabled;       /* cdc.schema_evolution.enabled, default true */

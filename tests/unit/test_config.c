@@ -247,6 +247,7 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.max_retry_attempts",
                                        "cdc.batch_size",
                                        "cdc.batch_timeout",
+                                       "cdc.tolerable_downtime",
                                        "cdc.table_filters",
                                        "cdc.schema_evolution.enabled",
                                        "cdc.schema_evolution.strict_mode",
@@ -1153,6 +1154,7 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  max_retry_attempts: 3\n"
                              "  batch_size: 1000\n"
                              "  batch_timeout: 5s\n"
+                             "  tolerable_downtime: 24h\n"
                              "  table_filters: []\n"
                              "  schema_evolution:\n"
                              "    enabled: true\n"

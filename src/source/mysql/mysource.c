@@ -57,7 +57,8 @@ struct mysource {
     struct mysrc *src;
     struct rowdec *rd;
     struct binlog_fmt fmt;
-    size_t crc_len; /* 4 when events carry a CRC32 (after mysrc_event.len) */
+    size_t crc_len;               /* 4 when events carry a CRC32 (after mysrc_event.len) */
+    int64_t tolerable_downtime_s; /* cdc.tolerable_downtime, for the retention check */
     struct mysrc_server server;
     /* where src_start() goes */
     bool start_by_gtid;
@@ -792,7 +793,7 @@ mys_preflight(struct mysource *ms, char *warn, size_t cap, struct cdc_err *err)
     size_t used = 0;
     cdc_rc rc;
 
-    rc = mysrc_preflight(ms->src, 0, &pf, err);
+    rc = mysrc_preflight(ms->src, ms->tolerable_downtime_s, &pf, err);
     if (rc != CDC_OK)
         return rc;
     for (int i = 0; i < pf.n; i++) {
@@ -819,6 +820,7 @@ mys_prepare(struct source *s, const struct ckpt_record *ckpt, const char *ckpt_d
     cdc_rc rc;
 
     mys_opts(s->cfg, &o);
+    ms->tolerable_downtime_s = s->cfg->cdc.tolerable_downtime_ms / 1000;
     rc = mysrc_create(&ms->src, &o, err);
     if (rc == CDC_OK)
         rc = mysrc_server_info(ms->src, &ms->server, err);
