@@ -772,6 +772,7 @@ mys_opts(const struct cdc_config *c, struct mysrc_opts *o)
     o->user = c->rds.username;
     o->password = c->rds.password;
     o->sslmode = c->rds.ssl_mode;
+    o->ssl_ca = c->rds.ssl_root_cert;
     o->server_id = (uint32_t) c->rds.server_id;
     o->heartbeat_ms = 500;
 }
