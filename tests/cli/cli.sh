@@ -83,5 +83,11 @@ check "unknown flag exits 2" "$([ $? = 2 ]; echo $?)"
 env -i PATH="$PATH" "$BIN" --stop-at-lsn nonsense >/dev/null 2>&1
 check "bad --stop-at-lsn exits 2" "$([ $? = 2 ]; echo $?)"
 
+# IAM login exists for PostgreSQL only: asking for it with MariaDB is a config error, not a silent password-less login
+printf 'rds:\n  endpoint: h\n  username: u\n  database: d\n  engine: mariadb\n  auth: iam\n  region: us-east-1\n' >"$tmp/iam.yaml"
+out=$(env -i PATH="$PATH" "$BIN" --config "$tmp/iam.yaml" --check-config 2>&1)
+code=$?
+check "iam with mariadb exits 2 naming rds.auth" "$([ $code = 2 ] && grep -q "iam.yaml:6: rds.auth: iam is supported for PostgreSQL only" <<<"$out"; echo $?)"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
