@@ -62,6 +62,7 @@ metrics_init(struct cdc_metrics *m)
     /* Zero bytes are a valid zero for lock-free atomic integers on every platform we build for. */
     memset(m, 0, sizeof *m);
     atomic_store_explicit(&m->heartbeat_ms, cdc_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&m->slot_wal_status, -1, memory_order_relaxed);
 }
 
 void
@@ -304,6 +305,12 @@ metrics_render_cdc(const struct cdc_metrics *m, const char *source, struct cdc_b
               &m->checkpoint_lag_bytes);
     put_gauge(out, "cdc_buffer_events", "Events published and not yet acknowledged.", source,
               &m->buffer_events);
+    put_gauge(out, "cdc_replication_slot_lag_bytes",
+              "WAL the replication slot retains (current WAL position - restart_lsn).", source,
+              &m->slot_lag_bytes);
+    put_gauge(out, "cdc_replication_slot_wal_status",
+              "The slot's wal_status: 0 reserved, 1 extended, 2 unreserved, 3 lost, -1 unknown.",
+              source, &m->slot_wal_status);
     put_hist(out, "cdc_event_latency_seconds",
              "Time from the source commit to the JetStream acknowledgement.", source,
              &m->event_latency);

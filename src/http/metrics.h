@@ -76,6 +76,9 @@ struct cdc_metrics {
     _Atomic int64_t connection_up[METRICS_DEP_N];  /* 1 when connected/usable, else 0 */
     _Atomic int64_t checkpoint_lag_bytes;          /* source position - checkpointed position */
     _Atomic int64_t buffer_events;                 /* events published but not yet acked */
+    _Atomic int64_t slot_lag_bytes;                /* PostgreSQL: WAL the slot retains (bytes) */
+    _Atomic int64_t slot_wal_status;               /* PostgreSQL: 0 reserved, 1 extended,
+                                                      2 unreserved, 3 lost; -1 unknown */
     struct metrics_hist event_latency;             /* source commit -> PubAck */
     struct metrics_hist publish_latency;           /* publish call -> PubAck */
     struct metrics_reason reason[METRICS_DEP_N];   /* why a dependency is down (for /ready) */

@@ -55,6 +55,7 @@ struct pipeline {
     _Atomic uint64_t stream_seq;       /* highest stream sequence acked */
     uint64_t published;
     int64_t last_ckpt_ms;
+    int64_t last_health_ms;
     int64_t last_data_ms;
     bool in_txn;
     cdc_lsn last_commit_end;
@@ -446,6 +447,36 @@ update_gauges(struct pipeline *p)
                 received > p->rec.lsn ? (int64_t) (received - p->rec.lsn) : 0);
 }
 
+#define HEALTH_INTERVAL_MS 10000
+
+/* Every HEALTH_INTERVAL_MS: the source's view of our position (PostgreSQL: the slot). */
+static cdc_rc
+poll_health(struct pipeline *p, struct cdc_err *err)
+{
+    struct src_health h;
+    struct cdc_err herr;
+    cdc_rc rc;
+
+    if (cdc_now_ms() - p->last_health_ms < HEALTH_INTERVAL_MS)
+        return CDC_OK;
+    p->last_health_ms = cdc_now_ms();
+    rc = src_health(p->src, &h, &herr);
+    metrics_set(&p->m->slot_lag_bytes, h.retained_bytes);
+    metrics_set(&p->m->slot_wal_status, h.wal_status);
+    if (rc == CDC_ERR_FATAL) {
+        *err = herr;
+        return rc;
+    }
+    if (rc != CDC_OK)
+        log_debug(MOD, "could not read the slot's state: %s", herr.msg);
+    else if (h.wal_status == 2)
+        log_warn(MOD,
+                 "replication slot \"%s\" is unreserved: PostgreSQL will remove the WAL it "
+                 "needs at the next checkpoint unless we catch up (%lld bytes retained)",
+                 p->cfg->cdc.slot_name, (long long) h.retained_bytes);
+    return CDC_OK;
+}
+
 static cdc_rc
 stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
 {
@@ -480,6 +511,9 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
             metrics_inc(&p->m->errors_total[METRICS_ERR_SINK]);
             break;
         }
+        rc = poll_health(p, err);
+        if (rc != CDC_OK)
+            break;
         if (cdc_now_ms() - p->last_ckpt_ms >= interval) {
             update_gauges(p);
             rc = checkpoint(p, err);

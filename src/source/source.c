@@ -81,6 +81,14 @@ src_describe_position(struct source *s, struct ckpt_record *rec)
         s->ops->describe_position(s, rec);
 }
 
+cdc_rc
+src_health(struct source *s, struct src_health *out, struct cdc_err *err)
+{
+    out->retained_bytes = -1;
+    out->wal_status = -1;
+    return s->ops->health != NULL ? s->ops->health(s, out, err) : CDC_OK;
+}
+
 cdc_lsn
 src_received(struct source *s)
 {

@@ -95,6 +95,20 @@ void src_describe_position(struct source *s, struct ckpt_record *rec);
 /* The source's read position (for lag metrics). */
 cdc_lsn src_received(struct source *s);
 
+/* What src_health() reports; -1 where the source has no such thing. */
+struct src_health {
+    int64_t retained_bytes; /* log the server keeps for us (PostgreSQL: slot) */
+    int wal_status;         /* PostgreSQL slot: 0 reserved, 1 extended, 2 unreserved, 3 lost */
+};
+
+/*
+ * Ask the server how our position fares (PostgreSQL: the slot's retained WAL
+ * and wal_status). CDC_ERR_FATAL when the position is lost for good (slot
+ * invalidated), with the recovery steps; CDC_ERR_RETRY when the server cannot
+ * say now. Sources without such a thing fill -1 and return CDC_OK.
+ */
+cdc_rc src_health(struct source *s, struct src_health *out, struct cdc_err *err) CDC_MUST_CHECK;
+
 /* Clean end of streaming (after the last confirmation). */
 void src_stop(struct source *s);
 
@@ -108,6 +122,7 @@ struct src_ops {
     void (*confirm)(struct source *s, cdc_lsn pos);
     void (*describe_position)(struct source *s, struct ckpt_record *rec);
     cdc_lsn (*received)(struct source *s);
+    cdc_rc (*health)(struct source *s, struct src_health *out, struct cdc_err *err); /* or NULL */
     void (*stop)(struct source *s);
     void (*destroy)(struct source *s);
 };

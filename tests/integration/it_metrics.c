@@ -212,6 +212,9 @@ test_metrics_health_and_ready_follow_a_real_run(void **state)
     assert_int_equal(metric(body, "cdc_buffer_events{source=\"" NAME "\"}"), 0);
     assert_int_equal(metric(body, "cdc_connection_up{source=\"" NAME "\",dependency=\"nats\"}"), 1);
     assert_true(metric(body, "process_resident_memory_bytes") > 1e6);
+    /* the slot was polled at start: WAL reserved, and a retained size that is a real number */
+    assert_int_equal(metric(body, "cdc_replication_slot_wal_status{source=\"" NAME "\"}"), 0);
+    assert_true(metric(body, "cdc_replication_slot_lag_bytes{source=\"" NAME "\"}") > 0);
     promtool_check(body);
     free(body);
 

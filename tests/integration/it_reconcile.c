@@ -238,6 +238,52 @@ test_slot_dropped_behind_a_checkpoint_is_refused_unless_accepted(void **state)
     PQfinish(c);
 }
 
+#define LOST_NAME "it_recon_lost"
+
+/* A slot invalidated by max_slot_wal_keep_size: a fatal error with the recovery steps. */
+static void
+test_invalidated_slot_is_a_fatal_error_with_the_recovery_steps(void **state)
+{
+    const char *idle[] = {"--exit-when-idle", "1000", NULL};
+    char *log, *st = NULL;
+    PGconn *c;
+    pid_t pid;
+
+    (void) state;
+    c = it_fresh_db(LOST_NAME);
+    it_sql(c, "CREATE TABLE t (id int PRIMARY KEY)");
+    pid = it_daemon_start(LOST_NAME, LOST_NAME, idle);
+    it_wait_slot_active(c, LOST_NAME);
+    it_sql(c, "INSERT INTO t VALUES (1)");
+    assert_int_equal(it_daemon_wait(pid, 60000), 0);
+
+    /* while it is stopped, PostgreSQL may drop the WAL the slot needs beyond 1 MB */
+    it_sql(c, "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+    it_sql(c, "SELECT pg_reload_conf()");
+    for (int i = 0; i < 20 && (st == NULL || strcmp(st, "lost") != 0); i++) {
+        free(st);
+        it_sql(c, "INSERT INTO t SELECT g FROM generate_series(%d, %d) g", 2 + i * 1000,
+               1001 + i * 1000);
+        free(it_sql_value(c, "SELECT pg_switch_wal()::text"));
+        it_sql(c, "CHECKPOINT");
+        st = it_sql_value(c, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = '%s'",
+                          LOST_NAME);
+    }
+    it_sql(c, "ALTER SYSTEM RESET max_slot_wal_keep_size");
+    it_sql(c, "SELECT pg_reload_conf()");
+    assert_string_equal(st, "lost");
+    free(st);
+
+    pid = it_daemon_start(LOST_NAME, LOST_NAME, idle);
+    assert_int_equal(it_daemon_wait(pid, 30000), 1);
+    log = it_slurp(it_daemon_log(LOST_NAME));
+    assert_non_null(strstr(log, "was invalidated (wal_status lost)"));
+    assert_non_null(strstr(log, "pg_drop_replication_slot('" LOST_NAME "')"));
+    free(log);
+    it_sql(c, "SELECT pg_drop_replication_slot('%s')", LOST_NAME);
+    PQfinish(c);
+}
+
 int
 main(void)
 {
@@ -245,6 +291,7 @@ main(void)
         cmocka_unit_test(test_replay_past_the_duplicate_window_publishes_nothing_twice),
         cmocka_unit_test(test_checkpoint_of_another_database_system_is_refused),
         cmocka_unit_test(test_slot_dropped_behind_a_checkpoint_is_refused_unless_accepted),
+        cmocka_unit_test(test_invalidated_slot_is_a_fatal_error_with_the_recovery_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

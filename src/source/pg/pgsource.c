@@ -224,6 +224,20 @@ pgsource_received(struct source *s)
     return pgsrc_received(ps->src);
 }
 
+static cdc_rc
+pgsource_health(struct source *s, struct src_health *out, struct cdc_err *err)
+{
+    struct pgsource *ps = s->impl;
+    struct pgsrc_slot_info slot;
+    cdc_rc rc;
+
+    memset(&slot, 0, sizeof(slot));
+    rc = pgsrc_slot_info(ps->src, &slot, err);
+    out->retained_bytes = slot.retained_bytes;
+    out->wal_status = slot.wal_status;
+    return rc;
+}
+
 static void
 pgsource_stop(struct source *s)
 {
@@ -249,6 +263,7 @@ static const struct src_ops pgsource_ops = {
     .next = pgsource_next,
     .confirm = pgsource_confirm,
     .received = pgsource_received,
+    .health = pgsource_health,
     .stop = pgsource_stop,
     .destroy = pgsource_destroy,
 };

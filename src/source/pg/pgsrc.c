@@ -672,10 +672,24 @@ pgsrc_check_slot_row(struct pgsrc *src, const PGresult *r, struct pgsrc_slot_inf
     if (strcmp(PQgetvalue(r, 0, 2), "t") != 0)
         return cdc_err_set(err, CDC_ERR_FATAL,
                            "replication slot \"%s\" belongs to another database", src->slot);
-    if (strcmp(PQgetvalue(r, 0, 7), "lost") == 0)
-        return cdc_err_set(err, CDC_ERR_FATAL,
-                           "replication slot \"%s\" was invalidated: the WAL it needs was removed",
-                           src->slot);
+    {
+        static const char *const st[] = {"reserved", "extended", "unreserved", "lost"};
+
+        out->wal_status = -1;
+        for (int i = 0; i < 4; i++)
+            if (strcmp(PQgetvalue(r, 0, 7), st[i]) == 0)
+                out->wal_status = i;
+        out->retained_bytes = PQgetisnull(r, 0, 8) ? -1 : strtoll(PQgetvalue(r, 0, 8), NULL, 10);
+    }
+    if (out->wal_status == 3)
+        return cdc_err_set(
+            err, CDC_ERR_FATAL,
+            "replication slot \"%s\" was invalidated (wal_status lost): the WAL it "
+            "needs was removed (max_slot_wal_keep_size); the changes since are gone "
+            "from this source. To recover: drop the slot (SELECT "
+            "pg_drop_replication_slot('%s')), restart with --accept-slot-position to "
+            "stream from now, and re-snapshot the tables you need",
+            src->slot, src->slot);
     out->active = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
     out->active_pid = PQgetisnull(r, 0, 4) ? 0 : atoi(PQgetvalue(r, 0, 4));
     if (!pgsrc_lsn_field(r, 5, &out->confirmed_flush) || !pgsrc_lsn_field(r, 6, &out->restart_lsn))
@@ -699,7 +713,8 @@ pgsrc_query_slot(struct pgsrc *src, struct pgsrc_slot_info *out, bool *exists, s
 
     rc = pgsrc_exec(src, src->sql, "look up the replication slot",
                     "SELECT plugin, slot_type, database = current_database(), active, active_pid, "
-                    "confirmed_flush_lsn, restart_lsn, wal_status "
+                    "confirmed_flush_lsn, restart_lsn, wal_status, "
+                    "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn) "
                     "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
                     1, params, PGRES_TUPLES_OK, &r, NULL, err);
     if (rc != CDC_OK)

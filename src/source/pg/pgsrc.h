@@ -80,6 +80,8 @@ struct pgsrc_slot_info {
     bool slot_missing;        /* pgsrc_prepare failed: the slot does not exist, may not create */
     cdc_lsn confirmed_flush;  /* the slot's confirmed_flush_lsn: where streaming resumes */
     cdc_lsn restart_lsn;      /* the oldest WAL the slot retains */
+    int wal_status;           /* 0 reserved, 1 extended, 2 unreserved, 3 lost, -1 unknown */
+    int64_t retained_bytes;   /* pg_current_wal_lsn() - restart_lsn, -1 unknown */
     bool active;              /* some walsender is streaming from the slot */
     int active_pid;           /* its pid, 0 when not active */
 };
