@@ -7,7 +7,7 @@ GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Un
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-unit test-asan test-valgrind lint demo bench fuzz clean
+.PHONY: all deps build test test-unit test-asan test-valgrind lint demo bench test-faults fuzz clean
 
 all: build
 
@@ -41,6 +41,10 @@ lint: deps
 
 demo: build
 	bash scripts/demo.sh $(BUILD)/cdc-handler
+
+# the fault-injection scenarios, with those that show known bugs (CDC_IT_KNOWN_BUGS), and the crash loop
+test-faults: build
+	CDC_IT_KNOWN_BUGS=1 ctest --test-dir $(BUILD) -R 'it_faults|it_crashloop' --output-on-failure
 
 bench: build
 	bash bench/run.sh $(BUILD)
