@@ -92,6 +92,7 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_INT("cdc.batch_size", cdc.batch_size, "BATCH_SIZE", 1, INT_MAX),
     K_DUR("cdc.batch_timeout", cdc.batch_timeout_ms, "BATCH_TIMEOUT", 0),
     K_DUR("cdc.tolerable_downtime", cdc.tolerable_downtime_ms, NULL, 0),
+    K_DUR("cdc.heartbeat_interval", cdc.heartbeat_interval_ms, NULL, 0),
     K_LIST("cdc.table_filters", cdc.table_filters, NULL),
     K_BOOL("cdc.schema_evolution.enabled", cdc.schema_evolution_enabled),
     K_BOOL("cdc.schema_evolution.strict_mode", cdc.schema_evolution_strict),
@@ -242,6 +243,7 @@ cfg_init(struct cdc_config *cfg)
     cfg_set_default_str(&cfg->cdc.checkpoint_storage, "file://cdc-handler-checkpoint.json");
     cfg->cdc.checkpoint_interval_ms = 10000;
     cfg->cdc.tolerable_downtime_ms = 24 * 3600 * 1000;
+    cfg->cdc.heartbeat_interval_ms = 60000;
     cfg->cdc.max_retry_attempts = 3;
     cfg->cdc.batch_size = 1000;
     cfg->cdc.batch_timeout_ms = 5000;

@@ -45,7 +45,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 49
+#define CFG_NKEYS 50
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -110,6 +110,8 @@ struct cdc_config {
         int64_t tolerable_downtime_ms; /* cdc.tolerable_downtime, default 24h: how long the daemon
                                           may be down; the MySQL preflight warns when binlog
                                           retention is shorter (0: no check) */
+        int64_t heartbeat_interval_ms; /* cdc.heartbeat_interval, default 60s, 0: off: after this
+                                          long without changes, write a heartbeat (PostgreSQL) */
         int64_t batch_timeout_ms;      /* cdc.batch_timeout / BATCH_TIMEOUT, default 5s */
         struct cfg_strlist table_filters;    /* cdc.table_filters */
         struct cfg_strlist sensitive_fields; /* cdc.sensitive_fields */

@@ -56,6 +56,8 @@ struct pipeline {
     uint64_t published;
     int64_t last_ckpt_ms;
     int64_t last_health_ms;
+    int64_t last_heartbeat_ms;
+    bool heartbeat_off; /* the source refused one (permission): not tried again */
     int64_t last_data_ms;
     bool in_txn;
     cdc_lsn last_commit_end;
@@ -477,6 +479,35 @@ poll_health(struct pipeline *p, struct cdc_err *err)
     return CDC_OK;
 }
 
+/*
+ * No change for cdc.heartbeat_interval and nothing open: write a heartbeat,
+ * so the source's position advances on an idle or filtered database. A
+ * refusal (permission) is logged once and heartbeats stop; nothing else.
+ */
+static void
+maybe_heartbeat(struct pipeline *p)
+{
+    const int64_t every = p->cfg->cdc.heartbeat_interval_ms;
+    int64_t now = cdc_now_ms();
+    struct cdc_err herr;
+    cdc_rc rc;
+
+    if (every <= 0 || p->heartbeat_off || p->in_txn || now - p->last_data_ms < every ||
+        now - p->last_heartbeat_ms < every)
+        return;
+    p->last_heartbeat_ms = now;
+    rc = src_heartbeat(p->src, &herr);
+    if (rc == CDC_ERR_FATAL) {
+        p->heartbeat_off = true;
+        log_warn(MOD, "heartbeats are off: %s", herr.msg);
+    } else if (rc != CDC_OK) {
+        log_debug(MOD, "could not write a heartbeat: %s", herr.msg);
+    } else {
+        log_debug(MOD, "heartbeat written after %lld ms without changes",
+                  (long long) (now - p->last_data_ms));
+    }
+}
+
 static cdc_rc
 stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
 {
@@ -514,6 +545,7 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
         rc = poll_health(p, err);
         if (rc != CDC_OK)
             break;
+        maybe_heartbeat(p);
         if (cdc_now_ms() - p->last_ckpt_ms >= interval) {
             update_gauges(p);
             rc = checkpoint(p, err);

@@ -89,6 +89,12 @@ src_health(struct source *s, struct src_health *out, struct cdc_err *err)
     return s->ops->health != NULL ? s->ops->health(s, out, err) : CDC_OK;
 }
 
+cdc_rc
+src_heartbeat(struct source *s, struct cdc_err *err)
+{
+    return s->ops->heartbeat != NULL ? s->ops->heartbeat(s, err) : CDC_OK;
+}
+
 cdc_lsn
 src_received(struct source *s)
 {

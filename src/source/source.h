@@ -109,6 +109,13 @@ struct src_health {
  */
 cdc_rc src_health(struct source *s, struct src_health *out, struct cdc_err *err) CDC_MUST_CHECK;
 
+/*
+ * Nothing arrived for cdc.heartbeat_interval: write a heartbeat into the
+ * source's log so that its position can advance (PostgreSQL). CDC_OK and
+ * nothing done for sources without one.
+ */
+cdc_rc src_heartbeat(struct source *s, struct cdc_err *err) CDC_MUST_CHECK;
+
 /* Clean end of streaming (after the last confirmation). */
 void src_stop(struct source *s);
 
@@ -123,6 +130,7 @@ struct src_ops {
     void (*describe_position)(struct source *s, struct ckpt_record *rec);
     cdc_lsn (*received)(struct source *s);
     cdc_rc (*health)(struct source *s, struct src_health *out, struct cdc_err *err); /* or NULL */
+    cdc_rc (*heartbeat)(struct source *s, struct cdc_err *err);                      /* or NULL */
     void (*stop)(struct source *s);
     void (*destroy)(struct source *s);
 };

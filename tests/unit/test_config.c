@@ -248,6 +248,7 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.batch_size",
                                        "cdc.batch_timeout",
                                        "cdc.tolerable_downtime",
+                                       "cdc.heartbeat_interval",
                                        "cdc.table_filters",
                                        "cdc.schema_evolution.enabled",
                                        "cdc.schema_evolution.strict_mode",
@@ -1155,6 +1156,7 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  batch_size: 1000\n"
                              "  batch_timeout: 5s\n"
                              "  tolerable_downtime: 24h\n"
+                             "  heartbeat_interval: 1m\n"
                              "  table_filters: []\n"
                              "  schema_evolution:\n"
                              "    enabled: true\n"

@@ -238,6 +238,14 @@ pgsource_health(struct source *s, struct src_health *out, struct cdc_err *err)
     return rc;
 }
 
+static cdc_rc
+pgsource_heartbeat(struct source *s, struct cdc_err *err)
+{
+    struct pgsource *ps = s->impl;
+
+    return pgsrc_heartbeat(ps->src, err);
+}
+
 static void
 pgsource_stop(struct source *s)
 {
@@ -264,6 +272,7 @@ static const struct src_ops pgsource_ops = {
     .confirm = pgsource_confirm,
     .received = pgsource_received,
     .health = pgsource_health,
+    .heartbeat = pgsource_heartbeat,
     .stop = pgsource_stop,
     .destroy = pgsource_destroy,
 };

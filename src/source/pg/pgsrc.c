@@ -846,6 +846,17 @@ pgsrc_sender_timeout(struct pgsrc *src)
 }
 
 cdc_rc
+pgsrc_heartbeat(struct pgsrc *src, struct cdc_err *err)
+{
+    if (src->sql == NULL)
+        return cdc_err_set(err, CDC_ERR_RETRY, "no SQL connection for the heartbeat");
+    return pgsrc_exec(src, src->sql, "write a heartbeat",
+                      "SELECT pg_catalog.pg_logical_emit_message(true, 'cdc_handler.heartbeat', "
+                      "pg_catalog.now()::text)",
+                      0, NULL, PGRES_TUPLES_OK, NULL, NULL, err);
+}
+
+cdc_rc
 pgsrc_start(struct pgsrc *src, cdc_lsn start_lsn, struct cdc_err *err)
 {
     struct cdc_buf cmd = CDC_BUF_INIT;

@@ -186,6 +186,16 @@ cdc_lsn pgsrc_flushed(const struct pgsrc *src);
 cdc_lsn pgsrc_received(const struct pgsrc *src);
 
 /*
+ * Write a heartbeat into the database's WAL on the SQL connection: a
+ * transactional pg_logical_emit_message(true, 'cdc_handler.heartbeat', now).
+ * It is a transaction of this database, so the slot's position moves on an
+ * idle or filtered database (a non-transactional message would not). Not
+ * published (pgoutput sends messages only when asked). CDC_ERR_FATAL when
+ * we may not call it (permission), CDC_ERR_RETRY when the connection is lost.
+ */
+cdc_rc pgsrc_heartbeat(struct pgsrc *src, struct cdc_err *err) CDC_MUST_CHECK;
+
+/*
  * Send a standby status update: write = the highest WAL end received,
  * flush = apply = the flushed position. force: now; otherwise only when
  * status_interval_ms has passed since the last one. CDC_OK when not streaming.
