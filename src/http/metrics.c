@@ -65,6 +65,36 @@ metrics_init(struct cdc_metrics *m)
     atomic_store_explicit(&m->slot_wal_status, -1, memory_order_relaxed);
 }
 
+uint32_t
+metrics_table_index(struct cdc_metrics *m, const char *schema, const char *table)
+{
+    uint32_t n = atomic_load_explicit(&m->n_tables, memory_order_relaxed);
+    char name[METRICS_TABLE_NAME];
+
+    snprintf(name, sizeof name, "%s%s%s", schema ? schema : "", schema && *schema ? "." : "",
+             table ? table : "");
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(m->tables[i].name, name) == 0)
+            return i;
+    if (n == METRICS_TABLES_MAX) {
+        atomic_store_explicit(&m->tables_overflowed, true, memory_order_relaxed);
+        return METRICS_TABLES_MAX;
+    }
+    memcpy(m->tables[n].name, name, sizeof name);
+    /* release: a reader that sees the new count sees the name */
+    atomic_store_explicit(&m->n_tables, n + 1, memory_order_release);
+    return n;
+}
+
+void
+metrics_event(struct cdc_metrics *m, uint32_t idx, enum metrics_op op)
+{
+    if (idx > METRICS_TABLES_MAX)
+        idx = METRICS_TABLES_MAX;
+    metrics_inc(&m->tables[idx].events[op]);
+    metrics_inc(&m->events_total[op]);
+}
+
 void
 metrics_heartbeat(struct cdc_metrics *m)
 {
@@ -265,11 +295,43 @@ put_hist(struct cdc_buf *out, const char *name, const char *help, const char *so
     cdc_buf_putc(out, '\n');
 }
 
+/* cdc_events_total{source,table,operation}: one row per table seen, and "_other" past the cap. */
+static void
+put_events(const struct cdc_metrics *m, const char *source, struct cdc_buf *out)
+{
+    uint32_t n = atomic_load_explicit(&((struct cdc_metrics *) m)->n_tables, memory_order_acquire);
+    bool other =
+        atomic_load_explicit(&((struct cdc_metrics *) m)->tables_overflowed, memory_order_relaxed);
+
+    put_header(out, "cdc_events_total", "counter",
+               "Change events produced, by table and operation.");
+    for (uint32_t t = 0; t <= n; t++) {
+        const char *name = m->tables[t].name;
+
+        if (t == n) {
+            if (!other)
+                break;
+            t = METRICS_TABLES_MAX;
+            name = "_other";
+        }
+        for (size_t i = 0; i < METRICS_OP_N; i++) {
+            cdc_buf_puts(out, "cdc_events_total{source=\"");
+            put_label_value(out, source);
+            cdc_buf_puts(out, "\",table=\"");
+            put_label_value(out, name);
+            cdc_buf_puts(out, "\",operation=\"");
+            cdc_buf_puts(out, metrics_op_names[i]);
+            cdc_buf_puts(out, "\"} ");
+            cdc_buf_put_u64(out, ld_u64(&m->tables[t].events[i]));
+            cdc_buf_putc(out, '\n');
+        }
+    }
+}
+
 static void
 put_counters(const struct cdc_metrics *m, const char *source, struct cdc_buf *out)
 {
-    put_counter_vec(out, "cdc_events_total", "Change events produced, by operation.", source,
-                    "operation", metrics_op_names, m->events_total, METRICS_OP_N);
+    put_events(m, source, out);
     put_counter(out, "cdc_events_acked_total", "Events acknowledged by JetStream.", source,
                 &m->events_acked_total);
     put_counter(out, "cdc_publish_duplicates_total",

@@ -63,6 +63,15 @@ struct metrics_reason {
     _Atomic char text[METRICS_REASON_MAX]; /* NUL-terminated */
 };
 
+/* Per-table event counters: the first METRICS_TABLES_MAX tables, then one "_other" row. */
+#define METRICS_TABLES_MAX 64
+#define METRICS_TABLE_NAME 128
+
+struct metrics_table {
+    char name[METRICS_TABLE_NAME]; /* "schema.table"; written once, before it is counted in */
+    _Atomic uint64_t events[METRICS_OP_N];
+};
+
 struct cdc_metrics {
     _Atomic uint64_t events_total[METRICS_OP_N];   /* changes turned into events, by operation */
     _Atomic uint64_t events_acked_total;           /* events whose PubAck arrived */
@@ -83,6 +92,9 @@ struct cdc_metrics {
     struct metrics_hist publish_latency;           /* publish call -> PubAck */
     struct metrics_reason reason[METRICS_DEP_N];   /* why a dependency is down (for /ready) */
     _Atomic int64_t heartbeat_ms;                  /* CLOCK_MONOTONIC ms of the last heartbeat */
+    struct metrics_table tables[METRICS_TABLES_MAX + 1]; /* [METRICS_TABLES_MAX]: "_other" */
+    _Atomic uint32_t n_tables;                           /* rows of tables[] in use */
+    _Atomic bool tables_overflowed;                      /* "_other" has been used */
 };
 
 /*
@@ -119,6 +131,16 @@ metrics_gauge_add(_Atomic int64_t *g, int64_t delta)
 
 /* Record one observation of `us` microseconds. Any thread, lock-free, no allocation. */
 void metrics_observe_us(struct metrics_hist *h, uint64_t us);
+
+/*
+ * The row of schema.table in the per-table counters, registering it when new
+ * (one writer thread: the pipeline's). Past METRICS_TABLES_MAX tables, the
+ * "_other" row: the table label's cardinality is capped.
+ */
+uint32_t metrics_table_index(struct cdc_metrics *m, const char *schema, const char *table);
+
+/* One event of operation op on the table at row idx: per table and in events_total. */
+void metrics_event(struct cdc_metrics *m, uint32_t idx, enum metrics_op op);
 
 /*
  * Say the pipeline is alive: /health stays 200 while the last heartbeat is

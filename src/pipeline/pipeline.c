@@ -45,6 +45,11 @@ struct pipeline {
     struct ackt *ackt;
     struct seen seen; /* events already in the stream past the checkpoint */
     uint64_t skipped; /* replayed events not published again because the stream has them */
+    struct {          /* the per-table metrics row of the last relation published */
+        const struct cdc_relation *rel;
+        const char *schema, *table;
+        uint32_t idx;
+    } mrow;
     struct env_ctx env;
     struct cdc_buf payload; /* reused for every event */
     struct cdc_buf subject; /* reused for every event */
@@ -377,7 +382,14 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
     if (rc != CDC_OK)
         return rc;
     p->published++;
-    metrics_inc(&p->m->events_total[ch->op]);
+    if (ch->rel != p->mrow.rel || ch->rel == NULL || ch->rel->schema != p->mrow.schema ||
+        ch->rel->table != p->mrow.table) {
+        p->mrow.rel = ch->rel;
+        p->mrow.schema = ch->rel ? ch->rel->schema : NULL;
+        p->mrow.table = ch->rel ? ch->rel->table : NULL;
+        p->mrow.idx = metrics_table_index(p->m, p->mrow.schema, p->mrow.table);
+    }
+    metrics_event(p->m, p->mrow.idx, (enum metrics_op) ch->op);
     return CDC_OK;
 }
 

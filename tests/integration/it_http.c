@@ -136,13 +136,15 @@ test_http_metrics_serves_prometheus_text(void **state)
     struct fixture *f = *state;
     struct reply r;
 
-    metrics_add(&f->m.events_total[METRICS_OP_INSERT], 3);
+    for (int i = 0; i < 3; i++)
+        metrics_event(&f->m, metrics_table_index(&f->m, "public", "orders"), METRICS_OP_INSERT);
     metrics_observe_us(&f->m.publish_latency, 700);
     get(f, "/metrics", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.type, "text/plain; version=0.0.4; charset=utf-8");
-    assert_non_null(
-        strstr(r.body, "\ncdc_events_total{source=\"orders\",operation=\"insert\"} 3\n"));
+    assert_non_null(strstr(r.body,
+                           "\ncdc_events_total{source=\"orders\",table=\"public.orders\",operation="
+                           "\"insert\"} 3\n"));
     assert_non_null(
         strstr(r.body, "\ncdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.001\"} 1\n"));
     assert_non_null(

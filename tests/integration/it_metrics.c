@@ -195,10 +195,15 @@ test_metrics_health_and_ready_follow_a_real_run(void **state)
     usleep(600000); /* a checkpoint tick (200 ms in tests) passes */
     free(body);
     body = scrape(http_port);
-    assert_int_equal(metric(body, "cdc_events_total{source=\"" NAME "\",operation=\"insert\"}"),
+    assert_int_equal(metric(body, "cdc_events_total{source=\"" NAME
+                                  "\",table=\"public.t\",operation=\"insert\"}"),
                      10);
-    assert_int_equal(metric(body, "cdc_events_total{source=\"" NAME "\",operation=\"update\"}"), 5);
-    assert_int_equal(metric(body, "cdc_events_total{source=\"" NAME "\",operation=\"delete\"}"), 3);
+    assert_int_equal(metric(body, "cdc_events_total{source=\"" NAME
+                                  "\",table=\"public.t\",operation=\"update\"}"),
+                     5);
+    assert_int_equal(metric(body, "cdc_events_total{source=\"" NAME
+                                  "\",table=\"public.t\",operation=\"delete\"}"),
+                     3);
     assert_int_equal(metric(body, "cdc_events_acked_total{source=\"" NAME "\"}"), 18);
     assert_int_equal(metric(body, "cdc_transactions_total{source=\"" NAME "\"}"), 3);
     assert_int_equal(metric(body, "cdc_publish_duplicates_total{source=\"" NAME "\"}"), 0);

@@ -21,13 +21,18 @@
 #include "http/metrics.h"
 
 static const char expected_text[] =
-    "# HELP cdc_events_total Change events produced, by operation.\n"
+    "# HELP cdc_events_total Change events produced, by table and operation.\n"
     "# TYPE cdc_events_total counter\n"
-    "cdc_events_total{source=\"orders\",operation=\"insert\"} 3\n"
-    "cdc_events_total{source=\"orders\",operation=\"update\"} 2\n"
-    "cdc_events_total{source=\"orders\",operation=\"delete\"} 1\n"
-    "cdc_events_total{source=\"orders\",operation=\"truncate\"} 0\n"
-    "cdc_events_total{source=\"orders\",operation=\"ddl\"} 0\n"
+    "cdc_events_total{source=\"orders\",table=\"public.orders\",operation=\"insert\"} 3\n"
+    "cdc_events_total{source=\"orders\",table=\"public.orders\",operation=\"update\"} 1\n"
+    "cdc_events_total{source=\"orders\",table=\"public.orders\",operation=\"delete\"} 0\n"
+    "cdc_events_total{source=\"orders\",table=\"public.orders\",operation=\"truncate\"} 0\n"
+    "cdc_events_total{source=\"orders\",table=\"public.orders\",operation=\"ddl\"} 0\n"
+    "cdc_events_total{source=\"orders\",table=\"public.customers\",operation=\"insert\"} 0\n"
+    "cdc_events_total{source=\"orders\",table=\"public.customers\",operation=\"update\"} 1\n"
+    "cdc_events_total{source=\"orders\",table=\"public.customers\",operation=\"delete\"} 1\n"
+    "cdc_events_total{source=\"orders\",table=\"public.customers\",operation=\"truncate\"} 0\n"
+    "cdc_events_total{source=\"orders\",table=\"public.customers\",operation=\"ddl\"} 0\n"
     "# HELP cdc_events_acked_total Events acknowledged by JetStream.\n"
     "# TYPE cdc_events_acked_total counter\n"
     "cdc_events_acked_total{source=\"orders\"} 5\n"
@@ -127,10 +132,17 @@ static void
 fill_sample(struct cdc_metrics *m)
 {
     metrics_init(m);
-    metrics_add(&m->events_total[METRICS_OP_INSERT], 3);
-    metrics_inc(&m->events_total[METRICS_OP_UPDATE]);
-    metrics_inc(&m->events_total[METRICS_OP_UPDATE]);
-    metrics_inc(&m->events_total[METRICS_OP_DELETE]);
+    {
+        uint32_t o = metrics_table_index(m, "public", "orders");
+        uint32_t c = metrics_table_index(m, "public", "customers");
+
+        assert_int_equal(metrics_table_index(m, "public", "orders"), o); /* found again */
+        for (int i = 0; i < 3; i++)
+            metrics_event(m, o, METRICS_OP_INSERT);
+        metrics_event(m, o, METRICS_OP_UPDATE);
+        metrics_event(m, c, METRICS_OP_UPDATE);
+        metrics_event(m, c, METRICS_OP_DELETE);
+    }
     metrics_add(&m->events_acked_total, 5);
     metrics_inc(&m->publish_duplicates_total);
     metrics_add(&m->publish_resent_total, 2);
@@ -167,6 +179,39 @@ test_metrics_render_exact_text(void **state)
     assert_true(cdc_buf_ok(&b));
     assert_string_equal(b.data, expected_text);
     cdc_buf_free(&b);
+}
+
+/* The table label has at most METRICS_TABLES_MAX values; later tables count under "_other". */
+static void
+test_metrics_table_label_is_capped(void **state)
+{
+    struct cdc_metrics *m = malloc(sizeof(*m));
+    struct cdc_buf b = CDC_BUF_INIT;
+    char name[32];
+    int series = 0;
+
+    (void) state;
+    assert_non_null(m);
+    metrics_init(m);
+    for (int i = 0; i < METRICS_TABLES_MAX + 6; i++) {
+        snprintf(name, sizeof name, "t%d", i);
+        metrics_event(m, metrics_table_index(m, "s", name), METRICS_OP_INSERT);
+    }
+    assert_int_equal(metrics_table_index(m, "s", "t70"), METRICS_TABLES_MAX);
+    metrics_render_cdc(m, "x", &b);
+    assert_true(cdc_buf_ok(&b));
+    for (const char *p = strstr(b.data, "cdc_events_total{"); p != NULL;
+         p = strstr(p + 1, "cdc_events_total{"))
+        series++;
+    assert_int_equal(series, (METRICS_TABLES_MAX + 1) * METRICS_OP_N);
+    assert_non_null(
+        strstr(b.data, "cdc_events_total{source=\"x\",table=\"s.t63\",operation=\"insert\"} 1\n"));
+    assert_null(strstr(b.data, "table=\"s.t64\""));
+    assert_non_null(
+        strstr(b.data, "cdc_events_total{source=\"x\",table=\"_other\",operation=\"insert\"} 6\n"));
+    assert_int_equal(atomic_load(&m->events_total[METRICS_OP_INSERT]), METRICS_TABLES_MAX + 6);
+    cdc_buf_free(&b);
+    free(m);
 }
 
 static void
@@ -363,6 +408,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_render_exact_text),
         cmocka_unit_test(test_metrics_label_value_escaped),
+        cmocka_unit_test(test_metrics_table_label_is_capped),
         cmocka_unit_test(test_metrics_histogram_buckets_are_cumulative),
         cmocka_unit_test(test_metrics_concurrent_updates_sum_exactly),
         cmocka_unit_test(test_metrics_dep_reason_round_trip),
