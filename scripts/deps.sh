@@ -34,6 +34,8 @@ CDC_DEPS_EXTRA=(
   openssl # scripts/pgctl.sh: a self-signed certificate so the test PostgreSQL speaks TLS
   libmariadb-dev # src/source/mysql: Connector/C and its replication API (mariadb_rpl_*)
   mariadb-server mariadb-client # scripts/myctl.sh: the test MariaDB (started in a temp dir, never on 3306)
+  libcurl4-openssl-dev # checkpoint/ckpt_s3.c (libcurl and its AWS SigV4 signing)
+  nodejs # scripts/s3ctl.sh: npm installs s3rver (the test S3) into .tools/
 )
 # ---- end of EXTRA PACKAGES ----
 

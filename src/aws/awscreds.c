@@ -164,7 +164,7 @@ awscreds_resolve(struct awscreds *out, const char *(*getenv_fn)(const char *), s
                            "it is not supported by this build: set AWS_ACCESS_KEY_ID, "
                            "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN");
     return cdc_err_set(err, CDC_ERR_CONFIG,
-                       "no AWS credentials for rds.auth iam: set AWS_ACCESS_KEY_ID and "
+                       "no AWS credentials: set AWS_ACCESS_KEY_ID and "
                        "AWS_SECRET_ACCESS_KEY (or AWS_SECRET_ACCESS_KEY_FILE), and "
                        "AWS_SESSION_TOKEN for temporary credentials");
 }
@@ -386,7 +386,7 @@ awscreds_rds_password(void *closure, const char *host, int port, const char *use
 
     rc = awscreds_resolve(&c, NULL, err);
     if (rc != CDC_OK)
-        return rc;
+        return cdc_err_prefix(err, "rds.auth iam");
     tok = malloc(AWSCREDS_TOKEN_MAX);
     if (tok == NULL) {
         awscreds_free(&c);

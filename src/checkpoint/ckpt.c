@@ -46,12 +46,14 @@ ckpt_open(struct ckpt_store **out, const char *url, const struct ckpt_opts *opts
         rc = ckpt_redis_open(s, url, err);
     } else if (strncmp(url, "nats-kv://", 10) == 0) {
         rc = ckpt_kv_open(s, url, opts, err);
+    } else if (strncmp(url, "s3://", 5) == 0) {
+        rc = ckpt_s3_open(s, url, err);
     } else if (colon == NULL) {
         rc = ckpt_file_open(s, url, err);
     } else {
         rc = cdc_err_set(err, CDC_ERR_CONFIG,
                          "checkpoint storage scheme \"%.*s\" is not supported by this build "
-                         "(supported: file://PATH, a plain path, redis://, nats-kv://)",
+                         "(supported: file://PATH, a plain path, redis://, nats-kv://, s3://)",
                          (int) (colon - url), url);
     }
     if (rc != CDC_OK) {

@@ -13,7 +13,14 @@
  * (ckpt_redis.c), or `nats-kv://BUCKET/KEY[?replicas=N&history=H&timeout=MS]`
  * (ckpt_kv.c): a JetStream key-value bucket on the daemon's NATS servers
  * (nats.urls, nats.username, nats.password from struct ckpt_opts), created
- * when missing, written with a revision check.
+ * when missing, written with a revision check; or
+ * `s3://BUCKET/KEY[?region=R&endpoint=URL&sse=AES256|aws:kms&kms_key_id=ID&timeout=MS]`
+ * (ckpt_s3.c): one S3 object, path-style, SigV4-signed by libcurl with
+ * credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY[_FILE] /
+ * AWS_SESSION_TOKEN[_FILE] (none: CDC_ERR_CONFIG at open), S3 server-side
+ * encryption when sse is given, and conditional writes (If-None-Match: *,
+ * then If-Match on the ETag last read or written; a 412 that is not one of
+ * our own lost writes is "changed by another writer", CDC_ERR_FATAL).
  *
  * Encryption at rest (optional, every backend): with a key in ckpt_opts, each
  * save stores the record text sealed with AES-256-GCM under a fresh random

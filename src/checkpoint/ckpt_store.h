@@ -32,6 +32,8 @@ cdc_rc ckpt_redis_open(struct ckpt_store *s, const char *url, struct cdc_err *er
 /* url: the whole "nats-kv://..." URL (ckpt_kv.c documents its form); servers from o */
 cdc_rc ckpt_kv_open(struct ckpt_store *s, const char *url, const struct ckpt_opts *o,
                     struct cdc_err *err);
+/* url: the whole "s3://..." URL (ckpt_s3.c documents its form); credentials from the environment */
+cdc_rc ckpt_s3_open(struct ckpt_store *s, const char *url, struct cdc_err *err);
 
 /* ckpt_crypt.c: does text start like a sealed (encrypted) record? */
 bool ckpt_is_sealed(const char *text, size_t len);

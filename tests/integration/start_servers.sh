@@ -18,6 +18,10 @@
 # binlog_format=ROW, binlog_row_image=FULL, binlog_row_metadata=FULL,
 # server_id=1, gtid_strict_mode, utf8mb4, a database cdc_test, and TLS with a
 # self-signed certificate (scripts/myctl.sh).
+# CDC_IT_S3_ENDPOINT (http://127.0.0.1:PORT), CDC_IT_S3_PORT, CDC_IT_S3_PID,
+# CDC_IT_S3_BUCKET (created at start), CDC_IT_S3_DIR (its data dir): s3rver
+# (scripts/s3ctl.sh; access key and secret S3RVER, path-style requests, no
+# signature check, no conditional PUT).
 #
 # Authentication is trust for everyone except the role named by
 # CDC_IT_PG_PWUSER (not created here), which must log in with a password
@@ -38,6 +42,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../../scripts/pgctl.sh"
 # shellcheck source=scripts/myctl.sh
 source "$here/../../scripts/myctl.sh"
+# shellcheck source=scripts/s3ctl.sh
+source "$here/../../scripts/s3ctl.sh"
 
 pwuser=cdc_it_pw
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cdc-it.XXXXXX")
@@ -47,18 +53,20 @@ pg_pid=""
 nats_pid=""
 redis_pid=""
 my_pid=""
+s3_pid=""
 ok=0
 
 on_exit() {
   if [ "$ok" != 1 ]; then
     echo "start_servers: failed; logs follow" >&2
     for f in "$tmp/pg/initdb.log" "$tmp/pg/postgres.log" "$tmp/nats/nats.log" "$tmp/redis/redis.log" \
-      "$tmp/my/install.log" "$tmp/my/mariadbd.err"; do
+      "$tmp/my/install.log" "$tmp/my/mariadbd.err" "$tmp/s3.log"; do
       if [ -s "$f" ]; then
         echo "----- $f" >&2
         tail -n 50 "$f" >&2
       fi
     done
+    [ -n "$s3_pid" ] && cdc_stop_pid "$s3_pid" 5
     [ -n "$my_pid" ] && cdc_stop_mariadb "$my_pid"
     [ -n "$redis_pid" ] && cdc_stop_pid "$redis_pid" 5
     [ -n "$nats_pid" ] && cdc_stop_pid "$nats_pid" 5
@@ -91,6 +99,10 @@ redis_pid=$(cdc_start_redis "$tmp/redis" "$redis_port")
 my_port=$(cdc_free_port "$pg_port" "$nats_port" "$redis_port")
 my_pid=$(cdc_start_mariadb "$tmp/my" "$my_port")
 
+s3_bucket=cdc-it
+s3_port=$(cdc_free_port "$pg_port" "$nats_port" "$redis_port" "$my_port")
+s3_pid=$(cdc_start_s3rver "$tmp/s3" "$s3_port" "$s3_bucket")
+
 "$CDC_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres \
   -c "CREATE DATABASE cdc_test"
 
@@ -119,7 +131,12 @@ CDC_IT_MY_ADMIN=root
 CDC_IT_MY_SOCKET=$tmp/my/mysqld.sock
 CDC_IT_MY_PID=$my_pid
 CDC_IT_MY_DATA=$tmp/my/data
+CDC_IT_S3_ENDPOINT=http://127.0.0.1:$s3_port
+CDC_IT_S3_PORT=$s3_port
+CDC_IT_S3_PID=$s3_pid
+CDC_IT_S3_BUCKET=$s3_bucket
+CDC_IT_S3_DIR=$tmp/s3
 ENV
 mv "$envfile.tmp" "$envfile"
 ok=1
-echo "start_servers: PostgreSQL 15 on 127.0.0.1:$pg_port (pid $pg_pid), nats-server on 127.0.0.1:$nats_port (pid $nats_pid), redis-server on 127.0.0.1:$redis_port (pid $redis_pid), MariaDB on 127.0.0.1:$my_port (pid $my_pid), in $tmp"
+echo "start_servers: PostgreSQL 15 on 127.0.0.1:$pg_port (pid $pg_pid), nats-server on 127.0.0.1:$nats_port (pid $nats_pid), redis-server on 127.0.0.1:$redis_port (pid $redis_pid), MariaDB on 127.0.0.1:$my_port (pid $my_pid), s3rver on 127.0.0.1:$s3_port (pid $s3_pid), in $tmp"

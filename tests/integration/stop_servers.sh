@@ -2,7 +2,7 @@
 # stop_servers.sh ENVFILE - the fixture's cleanup (ctest FIXTURES_CLEANUP
 # "servers"): stops ONLY the pids that start_servers.sh saved in ENVFILE
 # (PostgreSQL with pg_ctl stop -m fast as its owner, then SIGTERM, then
-# SIGKILL after a time limit; the others, MariaDB included, by SIGTERM then
+# SIGKILL after a time limit; the others, MariaDB and s3rver included, by SIGTERM then
 # SIGKILL), removes the temp dir and ENVFILE. A missing
 # ENVFILE is not an error (nothing was started).
 set -euo pipefail
@@ -31,7 +31,11 @@ pg_pid=$(cdc_it_get CDC_IT_PG_PID)
 nats_pid=$(cdc_it_get CDC_IT_NATS_PID)
 redis_pid=$(cdc_it_get CDC_IT_REDIS_PID)
 my_pid=$(cdc_it_get CDC_IT_MY_PID)
+s3_pid=$(cdc_it_get CDC_IT_S3_PID)
 
+if [ -n "$s3_pid" ]; then
+  cdc_stop_pid "$s3_pid" 5
+fi
 if [ -n "$my_pid" ]; then
   # a clean MariaDB shutdown (InnoDB) can take a few seconds
   cdc_stop_pid "$my_pid" 20
@@ -47,7 +51,7 @@ if [ -n "$pg_pid" ] && [ -n "$pgdata" ]; then
 fi
 
 rc=0
-for pid in $pg_pid $nats_pid $redis_pid $my_pid; do
+for pid in $pg_pid $nats_pid $redis_pid $my_pid $s3_pid; do
   if cdc_pid_alive "$pid"; then
     echo "stop_servers: pid $pid is still running" >&2
     rc=1
