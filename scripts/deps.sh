@@ -30,6 +30,7 @@ CDC_DEPS_EXTRA=(
   bc time # bench/run.sh: rates and the daemon's CPU time and peak RSS
   libmicrohttpd-dev # src/http: /health, /ready, /metrics
   prometheus        # promtool: test_metrics checks the exposition with `promtool check metrics`
+  jq # tests/deploy/deploy.sh: checks deploy/grafana/cdc-handler.json
   libhiredis-dev redis-server # checkpoint/ckpt_redis.c and its tests
   openssl # scripts/pgctl.sh: a self-signed certificate so the test PostgreSQL speaks TLS
   libmariadb-dev # src/source/mysql: Connector/C and its replication API (mariadb_rpl_*)
