@@ -6,10 +6,14 @@
 #include "aws/awscreds.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
 
 #include "aws/rdsiam.h"
 #include "core/buf.h"
@@ -133,6 +137,355 @@ from_env(struct awscreds *c, const char *(*getenv_fn)(const char *), struct cdc_
     return rc;
 }
 
+/* ---- fetching: the container endpoint and the instance metadata service (libcurl) -------- */
+
+#define AWSCREDS_BODY_MAX        32768 /* a credentials document is about 1.5 kB */
+#define AWSCREDS_CONTAINER_HOST  "http://169.254.170.2"
+#define AWSCREDS_IMDS_HOST       "http://169.254.169.254"
+#define AWSCREDS_CONTAINER_TO_MS 2000L /* the SDKs' 2 s */
+#define AWSCREDS_IMDS_TO_MS      1000L /* the SDKs' 1 s: a machine without IMDS does not stall */
+#define AWSCREDS_IMDS_TOKEN_TTL  "21600"
+
+static pthread_once_t awscreds_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode awscreds_curl_rc = CURLE_FAILED_INIT;
+
+static void
+awscreds_curl_init(void)
+{
+    /* once per process; reference counted by libcurl, never cleaned up */
+    awscreds_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct fetch_body {
+    char *data; /* NUL-terminated */
+    size_t len;
+    bool truncated;
+};
+
+static size_t
+fetch_on_body(char *d, size_t size, size_t n, void *arg)
+{
+    struct fetch_body *b = arg;
+    size_t len = size * n;
+
+    if (len > AWSCREDS_BODY_MAX - 1 - b->len) {
+        b->truncated = true;
+        return 0; /* curl stops with CURLE_WRITE_ERROR */
+    }
+    memcpy(b->data + b->len, d, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return size * n;
+}
+
+/*
+ * One HTTP request: method on url with the headers h, body into b (cleared
+ * first). CDC_OK with *status when an answer came; CDC_ERR_RETRY when none
+ * did (what names the endpoint in the message).
+ */
+static cdc_rc
+fetch(const char *method, const char *url, struct curl_slist *h, long timeout_ms,
+      struct fetch_body *b, long *status, const char *what, struct cdc_err *err)
+{
+    char ebuf[CURL_ERROR_SIZE] = "";
+    CURL *c;
+    CURLcode cc;
+
+    b->len = 0;
+    b->data[0] = '\0';
+    b->truncated = false;
+    *status = 0;
+    pthread_once(&awscreds_curl_once, awscreds_curl_init);
+    if (awscreds_curl_rc != CURLE_OK || (c = curl_easy_init()) == NULL)
+        return cdc_err_set(err, CDC_ERR_NOMEM, "could not set up libcurl for %s", what);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*"); /* link-local endpoints: never through a proxy */
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    }
+    cc = curl_easy_perform(c);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    if (b->truncated)
+        return cdc_err_set(err, CDC_ERR_PROTO, "%s: the answer is larger than %d bytes", what,
+                           AWSCREDS_BODY_MAX - 1);
+    if (cc != CURLE_OK)
+        return cdc_err_set(err, CDC_ERR_RETRY, "%s did not answer: %s", what,
+                           ebuf[0] ? ebuf : curl_easy_strerror(cc));
+    return CDC_OK;
+}
+
+/* A status that is not 200: RETRY for 5xx/408/429, CONFIG for a refusal (hint: name the token). */
+static cdc_rc
+fetch_status_failed(long status, const char *what, bool hint, struct cdc_err *err)
+{
+    bool transient = status >= 500 || status == 408 || status == 429;
+
+    return cdc_err_set(
+        err, transient ? CDC_ERR_RETRY : CDC_ERR_CONFIG, "%s answered HTTP %ld%s", what, status,
+        hint && (status == 401 || status == 403) ? " (refused: check the authorization token)"
+                                                 : "");
+}
+
+/* true for a loopback host or one of the ECS/EKS link-local endpoints (plain http allowed). */
+static bool
+container_host_ok(const char *host)
+{
+    static const char *const ok[] = {
+        "localhost",     "127.0.0.1",      "[::1]",          "::1",
+        "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]", "fd00:ec2::23"};
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        if (strcmp(host, ok[i]) == 0)
+            return true;
+    return strncmp(host, "127.", 4) == 0;
+}
+
+/* Check AWS_CONTAINER_CREDENTIALS_FULL_URI: https, or http to a loopback/link-local host. */
+static cdc_rc
+check_full_uri(const char *uri, struct cdc_err *err)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    cdc_rc rc = CDC_OK;
+
+    if (u == NULL)
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    if (curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        rc = cdc_err_set(err, CDC_ERR_CONFIG, "AWS_CONTAINER_CREDENTIALS_FULL_URI is not a URL");
+    else if (strcmp(scheme, "https") != 0 &&
+             (strcmp(scheme, "http") != 0 || !container_host_ok(host)))
+        rc = cdc_err_set(err, CDC_ERR_CONFIG,
+                         "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback "
+                         "host or the ECS/EKS link-local address (host \"%.100s\")",
+                         host);
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* An Authorization header value from _TOKEN_FILE (preferred, as the SDKs do) or _TOKEN; may be
+ * NULL. */
+static cdc_rc
+container_token(const char *(*getenv_fn)(const char *), char **out, struct cdc_err *err)
+{
+    const char *path = getenv_fn("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    const char *v = getenv_fn("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+
+    *out = NULL;
+    if (is_set(path)) {
+        if ((*out = read_secret_file("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", path, err)) == NULL)
+            return err->code;
+    } else if (is_set(v) && (*out = strdup(v)) == NULL) {
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory reading AWS credentials");
+    }
+    if (*out != NULL && strpbrk(*out, "\r\n") != NULL) {
+        wipe_free(*out);
+        *out = NULL;
+        return cdc_err_set(err, CDC_ERR_CONFIG,
+                           "the container authorization token contains a line break");
+    }
+    return CDC_OK;
+}
+
+/* A header "name: value" appended to *h; false when out of memory. The text is wiped. */
+static bool
+add_header(struct curl_slist **h, const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = malloc(n);
+    struct curl_slist *nh;
+
+    if (line == NULL)
+        return false;
+    snprintf(line, n, "%s: %s", name, value);
+    nh = curl_slist_append(*h, line);
+    explicit_bzero(line, n);
+    free(line);
+    if (nh == NULL)
+        return false;
+    *h = nh;
+    return true;
+}
+
+/* Wipe the header lines (they may hold a token) and free them. */
+static void
+free_headers(struct curl_slist *h)
+{
+    for (struct curl_slist *p = h; p != NULL; p = p->next)
+        explicit_bzero(p->data, strlen(p->data));
+    curl_slist_free_all(h);
+}
+
+static cdc_rc
+parse_doc(struct awscreds *c, const struct fetch_body *b, const char *source, const char *what,
+          struct cdc_err *err)
+{
+    cdc_rc rc = awscreds_parse_json(c, b->data, err);
+
+    if (rc != CDC_OK)
+        return cdc_err_prefix(err, "%s", what);
+    c->source = source;
+    return CDC_OK;
+}
+
+static cdc_rc
+from_container(struct awscreds *c, const char *(*getenv_fn)(const char *), struct fetch_body *b,
+               struct cdc_err *err)
+{
+    const char *full = getenv_fn("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    const char *rel = getenv_fn("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    struct curl_slist *h = NULL;
+    char url[2048], what[2200];
+    char *tok = NULL;
+    long status;
+    cdc_rc rc;
+
+    if (is_set(rel)) { /* the SDKs prefer the relative URI when both are set */
+        if (snprintf(url, sizeof(url), "%s%s%s", AWSCREDS_CONTAINER_HOST, rel[0] == '/' ? "" : "/",
+                     rel) >= (int) sizeof(url))
+            return cdc_err_set(err, CDC_ERR_CONFIG,
+                               "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is too long");
+    } else {
+        if ((rc = check_full_uri(full, err)) != CDC_OK)
+            return rc;
+        if (snprintf(url, sizeof(url), "%s", full) >= (int) sizeof(url))
+            return cdc_err_set(err, CDC_ERR_CONFIG,
+                               "AWS_CONTAINER_CREDENTIALS_FULL_URI is too long");
+    }
+    snprintf(what, sizeof(what), "the container credentials endpoint %s", url);
+    if ((rc = container_token(getenv_fn, &tok, err)) != CDC_OK)
+        return rc;
+    if (!add_header(&h, "Accept", "application/json") ||
+        (tok != NULL && !add_header(&h, "Authorization", tok)))
+        rc = cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    wipe_free(tok);
+    if (rc == CDC_OK)
+        rc = fetch("GET", url, h, AWSCREDS_CONTAINER_TO_MS, b, &status, what, err);
+    free_headers(h);
+    if (rc == CDC_OK && status != 200)
+        rc = fetch_status_failed(status, what, true, err);
+    if (rc == CDC_OK)
+        rc = parse_doc(c, b, "container endpoint", what, err);
+    return rc;
+}
+
+static cdc_rc
+from_imds(struct awscreds *c, const char *(*getenv_fn)(const char *), struct fetch_body *b,
+          struct cdc_err *err)
+{
+    const char *ep = getenv_fn("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    char base[512], url[1024], what[600], role[256];
+    struct curl_slist *h = NULL;
+    char *tok = NULL;
+    size_t n;
+    long status;
+    cdc_rc rc;
+
+    if (!is_set(ep))
+        ep = AWSCREDS_IMDS_HOST;
+    n = strlen(ep);
+    while (n > 0 && ep[n - 1] == '/')
+        n--;
+    if (n >= sizeof(base))
+        return cdc_err_set(err, CDC_ERR_CONFIG, "AWS_EC2_METADATA_SERVICE_ENDPOINT is too long");
+    memcpy(base, ep, n);
+    base[n] = '\0';
+    snprintf(what, sizeof(what), "the EC2 instance metadata service at %s", base);
+
+    /* IMDSv2: a session token first (no fallback to the unauthenticated IMDSv1) */
+    snprintf(url, sizeof(url), "%s/latest/api/token", base);
+    if (!add_header(&h, "X-aws-ec2-metadata-token-ttl-seconds", AWSCREDS_IMDS_TOKEN_TTL))
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    rc = fetch("PUT", url, h, AWSCREDS_IMDS_TO_MS, b, &status, what, err);
+    free_headers(h);
+    h = NULL;
+    if (rc == CDC_OK && status != 200)
+        rc = fetch_status_failed(status, what, false, err);
+    if (rc == CDC_OK && (b->len == 0 || strpbrk(b->data, "\r\n") != NULL))
+        rc = cdc_err_set(err, CDC_ERR_PROTO, "%s: bad session token", what);
+    if (rc == CDC_OK &&
+        ((tok = strdup(b->data)) == NULL || !add_header(&h, "X-aws-ec2-metadata-token", tok)))
+        rc = cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    wipe_free(tok);
+    explicit_bzero(b->data, b->len);
+
+    /* the role: the first line of the listing */
+    if (rc == CDC_OK) {
+        snprintf(url, sizeof(url), "%s/latest/meta-data/iam/security-credentials/", base);
+        rc = fetch("GET", url, h, AWSCREDS_IMDS_TO_MS, b, &status, what, err);
+    }
+    if (rc == CDC_OK && status == 404)
+        rc = cdc_err_set(err, CDC_ERR_CONFIG, "%s: this instance has no IAM role", what);
+    else if (rc == CDC_OK && status != 200)
+        rc = fetch_status_failed(status, what, false, err);
+    if (rc == CDC_OK) {
+        n = strcspn(b->data, "\r\n");
+        if (n == 0 || n >= sizeof(role) ||
+            strspn(b->data,
+                   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-") < n)
+            rc = cdc_err_set(err, CDC_ERR_PROTO, "%s: bad IAM role name", what);
+        else {
+            memcpy(role, b->data, n);
+            role[n] = '\0';
+        }
+    }
+    if (rc == CDC_OK) {
+        snprintf(url, sizeof(url), "%s/latest/meta-data/iam/security-credentials/%s", base, role);
+        rc = fetch("GET", url, h, AWSCREDS_IMDS_TO_MS, b, &status, what, err);
+    }
+    if (rc == CDC_OK && status != 200)
+        rc = fetch_status_failed(status, what, false, err);
+    if (rc == CDC_OK)
+        rc = parse_doc(c, b, "instance metadata", what, err);
+    free_headers(h);
+    return rc;
+}
+
+/* Run a fetching source with a scratch body, wiped afterwards. */
+static cdc_rc
+with_body(cdc_rc (*src)(struct awscreds *, const char *(*) (const char *), struct fetch_body *,
+                        struct cdc_err *),
+          struct awscreds *c, const char *(*getenv_fn)(const char *), struct cdc_err *err)
+{
+    struct fetch_body b = {0};
+    cdc_rc rc;
+
+    if ((b.data = malloc(AWSCREDS_BODY_MAX)) == NULL)
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory reading AWS credentials");
+    rc = src(c, getenv_fn, &b, err);
+    explicit_bzero(b.data, AWSCREDS_BODY_MAX);
+    free(b.data);
+    return rc;
+}
+
+static bool
+imds_disabled(const char *(*getenv_fn)(const char *) )
+{
+    const char *v = getenv_fn("AWS_EC2_METADATA_DISABLED");
+
+    return v != NULL && strcasecmp(v, "true") == 0;
+}
+
+#define AWSCREDS_NONE                                                                              \
+    "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "                     \
+    "AWS_SECRET_ACCESS_KEY_FILE), and AWS_SESSION_TOKEN for temporary credentials, or "            \
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI"
+
 cdc_rc
 awscreds_resolve(struct awscreds *out, const char *(*getenv_fn)(const char *), struct cdc_err *err)
 {
@@ -159,14 +512,54 @@ awscreds_resolve(struct awscreds *out, const char *(*getenv_fn)(const char *), s
                            "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN");
     if (is_set(getenv_fn("AWS_CONTAINER_CREDENTIALS_FULL_URI")) ||
         is_set(getenv_fn("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")))
+        rc = with_body(from_container, &c, getenv_fn, err);
+    else if (imds_disabled(getenv_fn))
         return cdc_err_set(err, CDC_ERR_CONFIG,
-                           "the container credentials endpoint is configured, but fetching from "
-                           "it is not supported by this build: set AWS_ACCESS_KEY_ID, "
-                           "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN");
-    return cdc_err_set(err, CDC_ERR_CONFIG,
-                       "no AWS credentials: set AWS_ACCESS_KEY_ID and "
-                       "AWS_SECRET_ACCESS_KEY (or AWS_SECRET_ACCESS_KEY_FILE), and "
-                       "AWS_SESSION_TOKEN for temporary credentials");
+                           AWSCREDS_NONE " (the instance metadata service is disabled by "
+                                         "AWS_EC2_METADATA_DISABLED)");
+    else if ((rc = with_body(from_imds, &c, getenv_fn, err)) != CDC_OK) {
+        /*
+         * The fallback failed: no answer is most likely "not on EC2", i.e.
+         * nothing configured (CONFIG); the message says both.
+         */
+        cdc_err_prefix(err, AWSCREDS_NONE "; instance metadata fallback");
+        if (rc == CDC_ERR_RETRY) {
+            rc = CDC_ERR_CONFIG;
+            if (err != NULL)
+                err->code = rc;
+        }
+        return rc;
+    }
+    if (rc != CDC_OK) {
+        awscreds_free(&c);
+        return cdc_err_prefix(err, "could not read AWS credentials");
+    }
+    *out = c;
+    return CDC_OK;
+}
+
+bool
+awscreds_expiring(const struct awscreds *c, time_t now)
+{
+    return c->access_key_id == NULL ||
+           (c->expiration != 0 && now >= c->expiration - AWSCREDS_REFRESH_MARGIN);
+}
+
+cdc_rc
+awscreds_refresh(struct awscreds *c, const char *(*getenv_fn)(const char *), time_t now,
+                 struct cdc_err *err)
+{
+    struct awscreds fresh = {0};
+    cdc_rc rc;
+
+    if (!awscreds_expiring(c, now))
+        return CDC_OK;
+    rc = awscreds_resolve(&fresh, getenv_fn, err);
+    if (rc != CDC_OK)
+        return rc;
+    awscreds_free(c);
+    *c = fresh;
+    return CDC_OK;
 }
 
 /* ---- the credentials document ------------------------------------------------------------ */

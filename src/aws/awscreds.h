@@ -1,26 +1,42 @@
 /*
- * awscreds.h - where AWS credentials come from, for RDS IAM tokens.
+ * awscreds.h - where AWS credentials come from (RDS IAM tokens, the S3
+ * checkpoint store), and when to fetch them again.
  *
- * Sources, in the AWS SDKs' order:
+ * Sources, in the AWS SDKs' order; the first one configured is used, and a
+ * failure of it is reported (never silently skipped to the next):
  * 1. the environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the
  *    optional AWS_SESSION_TOKEN; the two secrets may instead be read from the
  *    file named by AWS_SECRET_ACCESS_KEY_FILE / AWS_SESSION_TOKEN_FILE (one
  *    trailing newline removed);
  * 2. a web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, as EKS sets
- *    them) and 3. the ECS container endpoint
- *    (AWS_CONTAINER_CREDENTIALS_FULL_URI / _RELATIVE_URI): both need an HTTP
- *    call (STS AssumeRoleWithWebIdentity over HTTPS; the container endpoint
- *    over HTTP) that this build does not make. They are recognised and
- *    refused with a message saying so, rather than silently skipped. The
- *    JSON document the container and instance metadata endpoints return is
- *    parsed by awscreds_parse_json(), ready for the day the fetch exists.
+ *    them): STS AssumeRoleWithWebIdentity (HTTPS) is not done by this build;
+ *    recognised and refused with a message saying so;
+ * 3. the ECS/EKS container endpoint: GET http://169.254.170.2 +
+ *    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, or
+ *    AWS_CONTAINER_CREDENTIALS_FULL_URI (https, or http to a loopback or the
+ *    ECS/EKS link-local host), with an Authorization header from the file
+ *    AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE names (preferred) or from
+ *    AWS_CONTAINER_AUTHORIZATION_TOKEN; 2 s timeout;
+ * 4. when none of the above is configured, the EC2 instance metadata service,
+ *    IMDSv2 only: PUT /latest/api/token (X-aws-ec2-metadata-token-ttl-seconds),
+ *    then GET /latest/meta-data/iam/security-credentials/ and .../ROLE with
+ *    X-aws-ec2-metadata-token, at http://169.254.169.254 or
+ *    AWS_EC2_METADATA_SERVICE_ENDPOINT; 1 s timeout per request, so a machine
+ *    without IMDS waits about a second; skipped when
+ *    AWS_EC2_METADATA_DISABLED=true. No answer there reads as "no
+ *    credentials configured" (CDC_ERR_CONFIG).
+ * 3 and 4 return the JSON document awscreds_parse_json() reads; their
+ * credentials expire, and awscreds_refresh() fetches new ones 5 minutes
+ * before (AWSCREDS_REFRESH_MARGIN).
  *
- * Knows the environment and the documents; no sockets. Nothing here logs, and
- * no secret appears in a message. Any thread (getenv is read only).
+ * Blocking HTTP through libcurl (never through a proxy), a new handle per
+ * request. Nothing here logs, and no secret or token appears in a message.
+ * Any thread (getenv is read only).
  */
 #ifndef CDC_AWS_AWSCREDS_H
 #define CDC_AWS_AWSCREDS_H
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "aws/sigv4.h"
@@ -32,15 +48,21 @@ struct awscreds {
     char *secret_access_key;
     char *session_token; /* NULL for long-term keys */
     time_t expiration;   /* 0: does not expire (environment keys) */
-    const char *source;  /* "environment", "container endpoint", ... (static text) */
+    const char *source;  /* "environment", "container endpoint", "instance metadata" (static) */
 };
+
+/* Credentials this close to their Expiration (seconds) are fetched again. */
+#define AWSCREDS_REFRESH_MARGIN 300
 
 /*
  * Resolve credentials from the sources above through getenv_fn (NULL:
  * getenv). On success *out is filled (free it with awscreds_free()).
  * CDC_ERR_CONFIG when no source is configured, a variable or file is
- * missing or empty, or the source needs a fetch this build does not do (the
- * message names the variables, never a value). CDC_ERR_NOMEM.
+ * missing or empty, the source needs a fetch this build does not do, or an
+ * endpoint refuses (4xx, e.g. a wrong authorization token); the message
+ * names the variables or the endpoint, never a secret. CDC_ERR_RETRY when
+ * the configured container endpoint does not answer or answers 5xx/408/429;
+ * CDC_ERR_PROTO for a malformed answer. CDC_ERR_NOMEM.
  */
 cdc_rc awscreds_resolve(struct awscreds *out, const char *(*getenv_fn)(const char *),
                         struct cdc_err *err) CDC_MUST_CHECK;
@@ -56,6 +78,21 @@ cdc_rc awscreds_resolve(struct awscreds *out, const char *(*getenv_fn)(const cha
  */
 cdc_rc awscreds_parse_json(struct awscreds *out, const char *json,
                            struct cdc_err *err) CDC_MUST_CHECK;
+
+/*
+ * true when c is empty (never resolved) or expires within
+ * AWSCREDS_REFRESH_MARGIN of now; environment keys (expiration 0) never do.
+ */
+bool awscreds_expiring(const struct awscreds *c, time_t now);
+
+/*
+ * Resolve anew when awscreds_expiring(c, now), replacing *c on success;
+ * otherwise CDC_OK without I/O. On failure *c is left as it was (still
+ * usable until its expiration, if that has not passed) and the error is
+ * awscreds_resolve()'s.
+ */
+cdc_rc awscreds_refresh(struct awscreds *c, const char *(*getenv_fn)(const char *), time_t now,
+                        struct cdc_err *err) CDC_MUST_CHECK;
 
 /* A borrowed view for sigv4/rdsiam, valid while c is. */
 void awscreds_view(const struct awscreds *c, struct aws_creds *view);

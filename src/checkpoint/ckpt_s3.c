@@ -12,9 +12,14 @@
  * aws:kms, kms_key_id sets x-amz-server-side-encryption-aws-kms-key-id).
  * timeout (default 10000 ms) bounds each request, connecting included.
  *
- * Credentials are resolved once, at open, by awscreds_resolve()
- * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or its _FILE, the optional
- * AWS_SESSION_TOKEN or its _FILE); none: CDC_ERR_CONFIG. libcurl signs each
+ * Credentials are resolved at open by awscreds_resolve() (the environment,
+ * the container endpoint or the EC2 instance metadata service: see
+ * awscreds.h); none: CDC_ERR_CONFIG. Temporary credentials are fetched again
+ * before a request once they are within 5 minutes of their Expiration; if
+ * that fails while the old ones are still valid, the old ones are used (and
+ * the next request tries again); once expired, the request fails with the
+ * fetch's error (CDC_ERR_RETRY when the endpoint did not answer, else
+ * CDC_ERR_FATAL). libcurl signs each
  * request (CURLOPT_AWS_SIGV4 "aws:amz:REGION:s3"); we add the headers it does
  * not: x-amz-content-sha256 (the hex SHA-256 of the body) and
  * x-amz-security-token. Every header we set is signed.
@@ -34,8 +39,8 @@
  * secret and the session token never appear in the description or in a
  * message, which name s3://BUCKET/KEY.
  *
- * Does not fetch role credentials (web identity, container or instance
- * metadata): awscreds.c refuses them with a message. One store, one thread.
+ * A web identity (STS) is refused by awscreds.c with a message. One store,
+ * one thread.
  */
 #include "checkpoint/ckpt_store.h"
 
@@ -45,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -452,6 +458,26 @@ s3_headers(const struct ckpt_s3 *k, const char *body, size_t len, const char *co
  * status); CDC_ERR_RETRY when none did (err says why), CDC_ERR_FATAL for a
  * request curl cannot make at all.
  */
+/* Fetch credentials again when they are about to expire (see the file header). */
+static cdc_rc
+s3_fresh_creds(struct ckpt_s3 *k, struct cdc_err *err)
+{
+    time_t now = time(NULL);
+    cdc_rc rc;
+
+    if (!awscreds_expiring(&k->creds, now))
+        return CDC_OK;
+    rc = awscreds_refresh(&k->creds, NULL, now, err);
+    if (rc == CDC_OK || (k->creds.access_key_id != NULL && now < k->creds.expiration)) {
+        cdc_err_clear(err);
+        return CDC_OK;
+    }
+    cdc_err_prefix(err, "s3 checkpoint store %s: the credentials expired", k->where);
+    if (err != NULL && rc != CDC_ERR_RETRY && rc != CDC_ERR_NOMEM)
+        err->code = CDC_ERR_FATAL;
+    return rc == CDC_ERR_RETRY || rc == CDC_ERR_NOMEM ? rc : CDC_ERR_FATAL;
+}
+
 static cdc_rc
 s3_request(struct ckpt_s3 *k, const char *body, size_t len, const char *cond, struct s3_resp *r,
            struct cdc_err *err)
@@ -459,12 +485,15 @@ s3_request(struct ckpt_s3 *k, const char *body, size_t len, const char *cond, st
     char ebuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *h;
     CURLcode cc;
+    cdc_rc rc;
 
     r->status = 0;
     r->len = 0;
     r->body[0] = '\0';
     r->truncated = false;
     r->etag[0] = r->code[0] = r->message[0] = '\0';
+    if ((rc = s3_fresh_creds(k, err)) != CDC_OK)
+        return rc;
     h = s3_headers(k, body, len, cond);
     if (h == NULL)
         return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");

@@ -645,10 +645,12 @@ test_ckpt_s3_bad_configuration_is_refused_at_open(void **state)
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
     unsetenv("AWS_SESSION_TOKEN");
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1); /* not the instance metadata fallback */
     assert_int_equal(ckpt_open(&s, "s3://bucket/k?region=" REGION, NULL, &err), CDC_ERR_CONFIG);
     print_message("no credentials: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "s3://bucket/k"));
     assert_non_null(strstr(err.msg, "AWS_ACCESS_KEY_ID"));
+    unsetenv("AWS_EC2_METADATA_DISABLED");
     use_creds(S3_KEY, S3_SECRET, NULL);
 }
 

@@ -1,6 +1,7 @@
 /*
- * test_awscreds.c - AWS credentials for RDS IAM auth: the environment (with
- * *_FILE secrets), the refusal of sources this build cannot fetch, the
+ * test_awscreds.c - AWS credentials: the environment (with *_FILE secrets),
+ * the refusals made before any request (web identity, an insecure container
+ * URI, a token with a line break, IMDS disabled), the refresh margin, the
  * container / instance-metadata JSON documents (the members AWS documents for
  * the EC2 IMDS "security-credentials/ROLE" answer and the ECS task-role
  * endpoint), and the password callback pgsrc calls before each connection.
@@ -101,8 +102,12 @@ test_awscreds_refuses_ambiguous_or_missing_sources(void **state)
     const char *const half[] = {"AWS_ACCESS_KEY_ID=A", NULL};
     const char *const web[] = {"AWS_WEB_IDENTITY_TOKEN_FILE=/var/run/token",
                                "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/x", NULL};
-    const char *const ecs[] = {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI=/v2/credentials/x", NULL};
-    const char *const none[] = {NULL};
+    /* plain http to a host that is neither loopback nor the ECS/EKS address: refused, no request */
+    const char *const ecs[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://example.com/creds", NULL};
+    /* a token that would inject a header line: refused before any request */
+    const char *const crlf[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:9/creds",
+                                "AWS_CONTAINER_AUTHORIZATION_TOKEN=Tok3n\r\nX-Evil: 1", NULL};
+    const char *const none[] = {"AWS_EC2_METADATA_DISABLED=true", NULL};
     struct awscreds c;
     struct cdc_err err;
 
@@ -119,10 +124,50 @@ test_awscreds_refuses_ambiguous_or_missing_sources(void **state)
     assert_non_null(strstr(err.msg, "AssumeRoleWithWebIdentity"));
     test_env = ecs;
     assert_int_equal(awscreds_resolve(&c, test_getenv, &err), CDC_ERR_CONFIG);
-    assert_non_null(strstr(err.msg, "container credentials endpoint"));
+    assert_non_null(strstr(err.msg, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https"));
+    assert_non_null(strstr(err.msg, "example.com"));
+    test_env = crlf;
+    assert_int_equal(awscreds_resolve(&c, test_getenv, &err), CDC_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "line break"));
+    assert_null(strstr(err.msg, "Tok3n"));
     test_env = none;
     assert_int_equal(awscreds_resolve(&c, test_getenv, &err), CDC_ERR_CONFIG);
     assert_non_null(strstr(err.msg, "no AWS credentials"));
+    assert_non_null(strstr(err.msg, "AWS_EC2_METADATA_DISABLED"));
+}
+
+static void
+test_awscreds_expiring_means_within_five_minutes_of_expiration(void **state)
+{
+    const char *const env[] = {"AWS_ACCESS_KEY_ID=AKIDNEW", "AWS_SECRET_ACCESS_KEY=new-secret",
+                               NULL};
+    struct awscreds c = {0};
+    struct cdc_err err;
+    const time_t now = 1700000000;
+
+    (void) state;
+    assert_true(awscreds_expiring(&c, now)); /* never resolved */
+    c.access_key_id = strdup("AKIDOLD");
+    c.secret_access_key = strdup("old-secret");
+    assert_false(awscreds_expiring(&c, now)); /* expiration 0: environment keys */
+    c.expiration = now + 301;
+    assert_false(awscreds_expiring(&c, now));
+    c.expiration = now + 300;
+    assert_true(awscreds_expiring(&c, now));
+    c.expiration = now + 60;
+    assert_true(awscreds_expiring(&c, now));
+
+    /* refresh: nothing to do while fresh; resolved anew once expiring */
+    test_env = env;
+    c.expiration = now + 3600;
+    assert_int_equal(awscreds_refresh(&c, test_getenv, now, &err), CDC_OK);
+    assert_string_equal(c.access_key_id, "AKIDOLD");
+    c.expiration = now + 60;
+    assert_int_equal(awscreds_refresh(&c, test_getenv, now, &err), CDC_OK);
+    assert_string_equal(c.access_key_id, "AKIDNEW");
+    assert_string_equal(c.secret_access_key, "new-secret");
+    assert_int_equal(c.expiration, 0);
+    awscreds_free(&c);
 }
 
 static void
@@ -245,6 +290,7 @@ main(void)
         cmocka_unit_test(test_awscreds_from_environment),
         cmocka_unit_test(test_awscreds_secrets_from_files_lose_one_trailing_newline),
         cmocka_unit_test(test_awscreds_refuses_ambiguous_or_missing_sources),
+        cmocka_unit_test(test_awscreds_expiring_means_within_five_minutes_of_expiration),
         cmocka_unit_test(test_awscreds_parses_the_instance_metadata_document),
         cmocka_unit_test(test_awscreds_parses_the_container_endpoint_document),
         cmocka_unit_test(test_awscreds_rejects_bad_documents_without_echoing_secrets),
