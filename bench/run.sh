@@ -6,6 +6,9 @@
 #   3. raw async JetStream publishing (bench/jspub) of as many messages of the
 #      same average size as cdc-handler's events: the broker limit.
 # Prints rows/s, the ratios, cdc-handler's CPU seconds per 1M rows and peak RSS.
+# During 2. it scrapes the daemon's /metrics every second, and bench/plot.sh
+# then draws acked/s, commit -> ack p50/p99, checkpoint lag and RSS over the run
+# into BENCH_PLOT (default docs/bench.png; gnuplot).
 # A benchmark, not a test: it asserts nothing about speed.
 set -euo pipefail
 BUILD=${1:-build}
@@ -21,6 +24,7 @@ PGBIN=${CDC_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 tmp=$(mktemp -d /tmp/cdc-bench.XXXXXX)
 chmod 755 "$tmp"
 cleanup() {
+  [ -n "${scrape_pid:-}" ] && kill "$scrape_pid" 2>/dev/null
   [ -n "${pg_pid:-}" ] && cdc_stop_pg "$tmp/pg" "$pg_pid"
   [ -n "${nats_pid:-}" ] && cdc_stop_pid "$nats_pid"
   rm -rf "$tmp"
@@ -29,6 +33,7 @@ trap cleanup EXIT
 
 pg_port=$(cdc_free_port)
 nats_port=$(cdc_free_port "$pg_port")
+http_port=$(cdc_free_port "$pg_port" "$nats_port")
 pg_pid=$(cdc_start_pg "$tmp/pg" "$pg_port")
 nats_pid=$(cdc_start_nats "$tmp/nats" "$nats_port")
 nats_url=nats://127.0.0.1:$nats_port
@@ -63,15 +68,38 @@ t0=$(now)
 t1=$(now)
 recv_s=$(echo "$t1 - $t0" | bc -l)
 
+# /metrics every BENCH_SCRAPE_S seconds, as "# t EPOCH" and the exposition without comments
+# (bash's /dev/tcp: no HTTP client needed). Until the daemon listens, the connect fails silently.
+# It stops between two scrapes once $tmp/scrape.stop exists, so the last sample is whole.
+scrape_metrics() {
+  local ts body
+  while [ ! -e "$tmp/scrape.stop" ]; do
+    ts=${EPOCHREALTIME/,/.}
+    if body=$({ printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && timeout 2 cat <&3; } \
+      2>/dev/null 3<>"/dev/tcp/127.0.0.1/$http_port") && [[ "$body" == "HTTP/1."?" 200"* ]]; then
+      printf '# t %s\n' "$ts"
+      tr -d '\r' <<<"$body" | awk 'body && !/^#/; /^$/ { body = 1 }'
+    fi
+    sleep "${BENCH_SCRAPE_S:-1}"
+  done
+}
+
 # 2. cdc-handler end to end, to the last PubAck
 export AWS_RDS_ENDPOINT=127.0.0.1 AWS_RDS_PORT=$pg_port AWS_RDS_USERNAME=postgres AWS_RDS_DATABASE=bench
 t0=$(now)
+echo "# start $t0" >"$tmp/scrape"
+scrape_metrics >>"$tmp/scrape" &
+scrape_pid=$!
 /usr/bin/time -f "%e %U %S %M" -o "$tmp/time" ${BENCH_WRAP:-} "$BIN" -X rds.ssl_mode=disable -X nats.urls="$nats_url" \
+  -X server.port="$http_port" -X monitoring.prometheus.port="$http_port" \
   -X cdc.slot_name=cdc -X cdc.publication=bench -X nats.stream=BENCH -X nats.subject_prefix=bench \
   -X cdc.checkpoint_storage="file://$tmp/ckpt.json" -X cdc.checkpoint_interval=1s \
   -X cdc.batch_size="${BENCH_BATCH:-4000}" -X monitoring.logging.level=warn --stop-at-lsn "$end_lsn" 2> "$tmp/cdc.log" || {
   cat "$tmp/cdc.log"; exit 1; }
 t1=$(now)
+touch "$tmp/scrape.stop"
+wait "$scrape_pid" || true
+scrape_pid=
 cdc_s=$(echo "$t1 - $t0" | bc -l)
 read -r _ cdc_user cdc_sys cdc_rss_kb < "$tmp/time"
 read -r cdc_msgs cdc_bytes < <("$JSPUB" --info "$nats_url" BENCH)
@@ -107,3 +135,13 @@ printf 'raw publisher CPU (libnats alone): %s s user + %s s sys = %s us/message\
   "$(echo "($pub_user + $pub_sys) * 1000000 / $pub_n" | bc -l | xargs printf '%.2f')"
 printf 'cdc-handler peak RSS:             %s MiB\n' "$((cdc_rss_kb / 1024))"
 [ "$pub_failed" = 0 ] || echo "warning: $pub_failed raw publishes failed"
+
+plot=${BENCH_PLOT:-$here/../docs/bench.png}
+if command -v gnuplot >/dev/null; then
+  bash "$here/plot.sh" "$tmp/scrape" "$plot" \
+    "cdc-handler bench: $ROWS rows ($PER_TXN per transaction), $(nproc) cores, $(date -u +%Y-%m-%d)" &&
+    echo "plot (acked/s, commit->ack p50/p99, checkpoint lag, RSS over the run): $(readlink -f "$plot")" ||
+    echo "plot: not drawn (see above)"
+else
+  echo "plot: skipped, gnuplot is not installed (scripts/deps.sh)"
+fi

@@ -28,6 +28,7 @@ CDC_DEPS_BASE=(
 # Candidates: libmariadb-dev libmicrohttpd-dev libhiredis-dev libcurl4-openssl-dev redis-server mariadb-server
 CDC_DEPS_EXTRA=(
   bc time # bench/run.sh: rates and the daemon's CPU time and peak RSS
+  gnuplot-nox # bench/run.sh: docs/bench.png, throughput, latency, lag and RSS over the run
   libmicrohttpd-dev # src/http: /health, /ready, /metrics
   prometheus        # promtool: test_metrics checks the exposition with `promtool check metrics`
   jq # tests/deploy/deploy.sh: checks deploy/grafana/cdc-handler.json
