@@ -33,18 +33,6 @@
 
 /* ---- keys ---- */
 
-static int
-crypt_hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 static bool
 crypt_is_b64(const char *p, size_t n)
 {
@@ -104,7 +92,7 @@ ckpt_key_parse(const char *text, size_t len, unsigned char key[CKPT_KEY_LEN], st
         len--;
     if (len == 2 * CKPT_KEY_LEN) {
         for (size_t i = 0; i < CKPT_KEY_LEN; i++) {
-            int hi = crypt_hexval(text[2 * i]), lo = crypt_hexval(text[2 * i + 1]);
+            int hi = ckpt_hexval(text[2 * i]), lo = ckpt_hexval(text[2 * i + 1]);
 
             if (hi < 0 || lo < 0) {
                 OPENSSL_cleanse(key, CKPT_KEY_LEN);

@@ -73,25 +73,6 @@ struct ckpt_kv {
 /* ---- URL parsing ---- */
 
 static bool
-kv_parse_int(const char *p, size_t n, long min, long max, long *out)
-{
-    char tmp[24];
-    char *end;
-    long v;
-
-    if (n == 0 || n >= sizeof(tmp))
-        return false;
-    memcpy(tmp, p, n);
-    tmp[n] = '\0';
-    errno = 0;
-    v = strtol(tmp, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool
 kv_is_bucket(const char *p, size_t n)
 {
     if (n == 0)
@@ -137,13 +118,13 @@ kv_parse_query(struct ckpt_kv *k, const char *q, struct cdc_err *err)
         bool ok;
 
         if (klen == 8 && strncmp(q, "replicas", 8) == 0) {
-            ok = kv_parse_int(v, vlen, 1, KV_MAX_REPLICAS, &val);
+            ok = ckpt_url_long(v, vlen, 1, KV_MAX_REPLICAS, &val);
             k->replicas = (int) val;
         } else if (klen == 7 && strncmp(q, "history", 7) == 0) {
-            ok = kv_parse_int(v, vlen, 1, KV_MAX_HISTORY, &val);
+            ok = ckpt_url_long(v, vlen, 1, KV_MAX_HISTORY, &val);
             k->history = (int) val;
         } else if (klen == 7 && strncmp(q, "timeout", 7) == 0) {
-            ok = kv_parse_int(v, vlen, 1, 3600000, &val);
+            ok = ckpt_url_long(v, vlen, 1, 3600000, &val);
             k->timeout_ms = val;
         } else {
             return cdc_err_set(err, CDC_ERR_CONFIG,

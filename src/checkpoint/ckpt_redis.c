@@ -66,61 +66,12 @@ struct ckpt_redis {
 
 /* ---- URL parsing ---- */
 
-static int
-rds_hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode [p, p+n) into out (cap bytes). False if too long or malformed. */
-static bool
-rds_decode(const char *p, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i];
-
-        if (ch == '%') {
-            int hi, lo;
-
-            if (i + 2 >= n)
-                return false;
-            hi = rds_hexval(p[i + 1]);
-            lo = rds_hexval(p[i + 2]);
-            if (hi < 0 || lo < 0)
-                return false;
-            ch = (char) (hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return false;
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return true;
-}
-
 static bool
 rds_parse_int(const char *p, size_t n, long min, long max, int *out)
 {
-    char tmp[24];
-    char *end;
     long v;
 
-    if (n == 0 || n >= sizeof(tmp))
-        return false;
-    memcpy(tmp, p, n);
-    tmp[n] = '\0';
-    errno = 0;
-    v = strtol(tmp, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
+    if (!ckpt_url_long(p, n, min, max, &v))
         return false;
     *out = (int) v;
     return true;
@@ -138,7 +89,7 @@ rds_parse_query(struct ckpt_redis *r, const char *q, struct cdc_err *err)
         bool ok;
 
         if (klen == 3 && strncmp(q, "key", 3) == 0)
-            ok = rds_decode(v, vlen, r->key, sizeof(r->key)) && r->key[0] != '\0';
+            ok = ckpt_url_decode(v, vlen, r->key, sizeof(r->key)) && r->key[0] != '\0';
         else if (klen == 4 && strncmp(q, "wait", 4) == 0)
             ok = rds_parse_int(v, vlen, 0, 1000, &r->wait);
         else if (klen == 7 && strncmp(q, "timeout", 7) == 0)
@@ -166,8 +117,8 @@ rds_parse_userinfo(struct ckpt_redis *r, const char *p, size_t n, struct cdc_err
     const char *colon = memchr(p, ':', n);
     size_t ulen = colon ? (size_t) (colon - p) : n;
 
-    if (!rds_decode(p, ulen, r->user, sizeof(r->user)) ||
-        (colon && !rds_decode(colon + 1, n - ulen - 1, r->password, sizeof(r->password))))
+    if (!ckpt_url_decode(p, ulen, r->user, sizeof(r->user)) ||
+        (colon && !ckpt_url_decode(colon + 1, n - ulen - 1, r->password, sizeof(r->password))))
         return cdc_err_set(err, CDC_ERR_CONFIG,
                            "redis checkpoint URL: user name or password is malformed or too long");
     return CDC_OK;

@@ -139,47 +139,6 @@ s3_is_key(const char *p, size_t n)
     return true;
 }
 
-static int
-s3_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* %-decode v[0..n) into out (cap bytes); false if malformed, too long or holding a NUL. */
-static bool
-s3_unescape(const char *v, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char) v[i];
-
-        if (c == '%') {
-            int hi, lo;
-
-            if (i + 2 >= n)
-                return false;
-            hi = s3_hexval(v[i + 1]);
-            lo = s3_hexval(v[i + 2]);
-            if (hi < 0 || lo < 0)
-                return false;
-            c = hi * 16 + lo;
-            i += 2;
-        }
-        if (c == 0 || o + 1 >= cap)
-            return false;
-        out[o++] = (char) c;
-    }
-    out[o] = '\0';
-    return true;
-}
-
 static bool
 s3_is_region(const char *r)
 {
@@ -216,7 +175,7 @@ s3_param(struct ckpt_s3 *k, const char *name, size_t nlen, const char *v, size_t
     char val[512];
     char *end;
 
-    if (!s3_unescape(v, vlen, val, sizeof(val)))
+    if (!ckpt_url_decode(v, vlen, val, sizeof(val)))
         return cdc_err_set(err, CDC_ERR_CONFIG,
                            "s3 checkpoint URL: malformed or too long value for parameter \"%.*s\"",
                            (int) nlen, name);

@@ -48,4 +48,12 @@ cdc_rc ckpt_seal(const struct ckpt_store *s, const char *plain, size_t len, char
 cdc_rc ckpt_unseal(const struct ckpt_store *s, const char *text, char *plain, size_t cap,
                    size_t *plen, struct cdc_err *err);
 
+/* ckpt_url.c: hex digit value, or -1. */
+int ckpt_hexval(char ch);
+/* Percent-decode p[0..n) into out (cap bytes, NUL-terminated); false if malformed, too long or
+ * decoding to a NUL byte. */
+bool ckpt_url_decode(const char *p, size_t n, char *out, size_t cap);
+/* The decimal integer p[0..n) within [min, max]; false otherwise. */
+bool ckpt_url_long(const char *p, size_t n, long min, long max, long *out);
+
 #endif
