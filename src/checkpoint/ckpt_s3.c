@@ -168,6 +168,18 @@ s3_check_endpoint(char *e)
     return host[0] != '\0' && strpbrk(host, "/?#@ ") == NULL;
 }
 
+/* Copy a URL parameter's value into a field; false (not truncated) when it does not fit. */
+static bool
+s3_set(char *dst, size_t cap, const char *val)
+{
+    size_t n = strlen(val);
+
+    if (n >= cap)
+        return false;
+    memcpy(dst, val, n + 1);
+    return true;
+}
+
 static cdc_rc
 s3_param(struct ckpt_s3 *k, const char *name, size_t nlen, const char *v, size_t vlen,
          struct cdc_err *err)
@@ -185,20 +197,23 @@ s3_param(struct ckpt_s3 *k, const char *name, size_t nlen, const char *v, size_t
                                "s3 checkpoint URL: invalid region \"%.63s\" (expected e.g. "
                                "eu-west-1)",
                                val);
-        snprintf(k->region, sizeof(k->region), "%s", val);
+        if (!s3_set(k->region, sizeof(k->region), val))
+            return cdc_err_set(err, CDC_ERR_CONFIG, "s3 checkpoint URL: region is too long");
     } else if (nlen == 8 && strncmp(name, "endpoint", 8) == 0) {
         if (!s3_check_endpoint(val))
             return cdc_err_set(err, CDC_ERR_CONFIG,
                                "s3 checkpoint URL: endpoint must be http://HOST[:PORT] or "
                                "https://HOST[:PORT], without user info or path");
-        snprintf(k->endpoint, sizeof(k->endpoint), "%s", val);
+        if (!s3_set(k->endpoint, sizeof(k->endpoint), val))
+            return cdc_err_set(err, CDC_ERR_CONFIG, "s3 checkpoint URL: endpoint is too long");
     } else if (nlen == 3 && strncmp(name, "sse", 3) == 0) {
         if (strcmp(val, "AES256") != 0 && strcmp(val, "aws:kms") != 0)
             return cdc_err_set(err, CDC_ERR_CONFIG,
                                "s3 checkpoint URL: sse must be AES256 or aws:kms");
         memcpy(k->sse, val, strlen(val) + 1); /* one of the two names above */
     } else if (nlen == 10 && strncmp(name, "kms_key_id", 10) == 0) {
-        snprintf(k->kms_key_id, sizeof(k->kms_key_id), "%s", val);
+        if (!s3_set(k->kms_key_id, sizeof(k->kms_key_id), val))
+            return cdc_err_set(err, CDC_ERR_CONFIG, "s3 checkpoint URL: kms_key_id is too long");
     } else if (nlen == 7 && strncmp(name, "timeout", 7) == 0) {
         errno = 0;
         k->timeout_ms = strtol(val, &end, 10);
