@@ -25,6 +25,13 @@ struct reader {
 static void
 reader_close(struct reader *r)
 {
+    /*
+     * Close the connection first: it joins libnats's read loop, which in 3.4 may still be
+     * handing a message to the subscription (fixed in nats.c 3.6, #638); destroying the
+     * subscription under it crashed test processes now and then.
+     */
+    if (r->nc != NULL)
+        natsConnection_Close(r->nc);
     natsSubscription_Destroy(r->sub);
     jsCtx_Destroy(r->js);
     natsConnection_Destroy(r->nc);

@@ -439,7 +439,13 @@ jssink_scan(struct jssink *s, uint64_t from_seq, uint64_t to_seq, jssink_msg_fn 
             cb(c, natsMsg_GetSubject(m), NULL, 0, id, seq);
         natsMsg_Destroy(m);
     }
-    natsSubscription_Unsubscribe(sub);
+    /*
+     * Drain, not just unsubscribe: once the drain completes, the server has processed the
+     * unsubscribe and every message sent before it was delivered, so libnats 3.4's read loop
+     * can no longer be handing one to the subscription we destroy (nats.c #637, fixed in 3.6).
+     */
+    if (sub != NULL && natsSubscription_Drain(sub) == NATS_OK)
+        (void) natsSubscription_WaitForDrainCompletion(sub, s->o.request_timeout_ms);
     natsSubscription_Destroy(sub);
     if (st != NATS_OK)
         return cdc_err_set(err, CDC_ERR_RETRY,
