@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +61,8 @@ fill_record(struct ckpt_record *r, cdc_lsn lsn)
     r->time_us = 1700000000000000;
 }
 
-/* Child: save lsn, lsn+1, ... until killed. */
-static void __attribute__((noreturn)) save_forever(const char *path, cdc_lsn lsn)
+/* Child: save lsn, lsn+1, ... until killed; one byte to `done` after each completed save. */
+static void __attribute__((noreturn)) save_forever(const char *path, cdc_lsn lsn, int done)
 {
     struct ckpt_store *s = NULL;
     struct ckpt_record r;
@@ -75,6 +76,8 @@ static void __attribute__((noreturn)) save_forever(const char *path, cdc_lsn lsn
         fill_record(&r, lsn);
         if (ckpt_save(s, &r, &err) != CDC_OK)
             _exit(4);
+        if (write(done, "x", 1) != 1)
+            _exit(5);
     }
 }
 
@@ -84,28 +87,48 @@ test_kill9_during_saves_never_leaves_a_torn_record(void **state)
     char path[512];
     cdc_lsn last = 0;
     uint64_t seed = (uint64_t) getpid() * 0x9E3779B97F4A7C15ULL | 1;
-    int advanced = 0;
+    char tmp[600];
+    int advanced = 0, midsave = 0;
 
     (void) state;
     snprintf(path, sizeof(path), "%s/torn.ckpt.json", it_env("CDC_IT_TMP"));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     unlink(path);
     for (int round = 0; round < 200; round++) {
+        struct pollfd pfd;
         struct ckpt_store *s;
         struct ckpt_record r;
         struct cdc_err err;
         bool found = false;
-        int status;
-        pid_t pid = fork();
+        int status, fds[2];
+        char byte;
+        pid_t pid;
 
+        assert_int_equal(pipe(fds), 0);
+        pid = fork();
         assert_true(pid >= 0);
-        if (pid == 0)
-            save_forever(path, last + 1);
+        if (pid == 0) {
+            close(fds[0]);
+            save_forever(path, last + 1, fds[1]);
+        }
+        close(fds[1]);
+        /* once a save has completed (a slow, sanitized child takes a while to start), kill it at
+         * a random moment of the saves that follow: 0 to 4 ms */
+        pfd = (struct pollfd){.fd = fds[0], .events = POLLIN};
+        if (poll(&pfd, 1, 30000) != 1 || read(fds[0], &byte, 1) != 1)
+            fail_msg("round %d: the child completed no save in 30 s", round);
         seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-        usleep((useconds_t) (seed % 4000)); /* 0 to 4 ms: often in the middle of a save */
+        usleep((useconds_t) (seed % 4000));
         kill(pid, SIGKILL);
+        close(fds[0]);
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFSIGNALED(status)); /* it was saving, not failing */
 
+        /* a temp file left behind: the kill landed in the middle of a save */
+        if (access(tmp, F_OK) == 0) {
+            midsave++;
+            unlink(tmp);
+        }
         s = open_store(path);
         if (ckpt_load(s, &r, &found, &err) != CDC_OK)
             fail_msg("round %d: the record is broken after kill -9: %s", round, err.msg);
@@ -118,10 +141,12 @@ test_kill9_during_saves_never_leaves_a_torn_record(void **state)
         }
         ckpt_close(s);
     }
-    print_message("200 kill -9s during saves: every record whole; %d rounds advanced it, to %llu\n",
-                  advanced, (unsigned long long) last);
-    /* the kills did land between saves that completed: the test was not vacuous */
-    assert_true(advanced > 100);
+    print_message("200 kill -9s during saves: every record whole; %d kills landed in the middle of "
+                  "a save; %d rounds advanced it, to %llu\n",
+                  midsave, advanced, (unsigned long long) last);
+    /* not vacuous: saves completed in every round, and kills did interrupt saves under way */
+    assert_int_equal(advanced, 200);
+    assert_true(midsave > 0);
 }
 
 /* ---- a full disk ---- */
