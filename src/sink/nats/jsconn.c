@@ -203,6 +203,8 @@ jsconn_open(natsConnection **nc, natsOptions **opts, const struct jssink_opts *o
         st = natsOptions_SetDisconnectedCB(no, ev->disconnected, ev->closure);
     if (st == NATS_OK && ev != NULL && ev->reconnected != NULL)
         st = natsOptions_SetReconnectedCB(no, ev->reconnected, ev->closure);
+    if (st == NATS_OK && ev != NULL && ev->closed != NULL)
+        st = natsOptions_SetClosedCB(no, ev->closed, ev->closure);
     if (st != NATS_OK) {
         reason(o, st, why, sizeof(why));
         rc = cdc_err_set(err, CDC_ERR_CONFIG, "invalid NATS options for %s%s%s%s: %s", urls,

@@ -30,6 +30,7 @@
 struct jsconn_events {
     natsConnectionHandler disconnected; /* the connection dropped; libnats reconnects */
     natsConnectionHandler reconnected;  /* it is back */
+    natsConnectionHandler closed;       /* closed for good: the last callback libnats makes */
     void *closure;
 };
 

@@ -60,8 +60,10 @@ struct jssink {
     jsCtx *js;
     jsPubOptions po;
 
-    pthread_mutex_t lock;  /* guards everything down to last_fail */
-    struct retry *retries; /* failed publishes waiting to be resent */
+    pthread_mutex_t lock;     /* guards everything down to last_fail */
+    pthread_cond_t closed_cv; /* signalled by on_closed */
+    bool closed;              /* the connection's closed callback ran (under lock) */
+    struct retry *retries;    /* failed publishes waiting to be resent */
     size_t n_retries, cap_retries;
     struct nr_mark *nr; /* messages whose last attempt got "no responders" */
     size_t n_nr, cap_nr;
@@ -303,6 +305,23 @@ on_disconnected(natsConnection *nc, void *closure)
         s->o.on_conn(s->o.closure, false);
 }
 
+/*
+ * libnats's async thread: the connection is closed for good. Callbacks run in
+ * order on that thread, so once this one has run no other callback of ours
+ * (a disconnected callback posted by the close) can still touch the sink.
+ */
+static void
+on_closed(natsConnection *nc, void *closure)
+{
+    struct jssink *s = closure;
+
+    (void) nc;
+    pthread_mutex_lock(&s->lock);
+    s->closed = true;
+    pthread_cond_broadcast(&s->closed_cv);
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void
 on_reconnected(natsConnection *nc, void *closure)
 {
@@ -470,6 +489,7 @@ jssink_create(struct jssink **out, const struct jssink_opts *o, struct cdc_err *
         return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
     s->o = *o;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->closed_cv, NULL);
     backoff_init(&s->bo, o->retry_base_ms, o->retry_cap_ms,
                  (uint64_t) cdc_now_ms() ^ (uint64_t) getpid());
     s->stream = strdup(o->stream);
@@ -484,7 +504,7 @@ jssink_create(struct jssink **out, const struct jssink_opts *o, struct cdc_err *
     s->o.password = NULL;
     s->o.token = NULL;
     {
-        const struct jsconn_events ev = {on_disconnected, on_reconnected, s};
+        const struct jsconn_events ev = {on_disconnected, on_reconnected, on_closed, s};
 
         rc = jsconn_open(&s->nc, &s->nopts, o, true, &ev, err);
     }
@@ -538,8 +558,18 @@ jssink_destroy(struct jssink *s)
         return;
     if (s->async_used)
         drain_acks(s); /* libnats 3.4 crashes on a context that never published async */
-    if (s->nc != NULL)
+    if (s->nc != NULL) {
+        struct timespec until;
+
         natsConnection_Close(s->nc);
+        /* wait for the closed callback: the disconnected one it follows must not find s freed */
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 5;
+        pthread_mutex_lock(&s->lock);
+        while (!s->closed && pthread_cond_timedwait(&s->closed_cv, &s->lock, &until) == 0)
+            ;
+        pthread_mutex_unlock(&s->lock);
+    }
     jsCtx_Destroy(s->js);
     natsConnection_Destroy(s->nc);
     natsOptions_Destroy(s->nopts);
@@ -547,6 +577,7 @@ jssink_destroy(struct jssink *s)
         natsMsg_Destroy(s->retries[i].msg);
     free(s->retries);
     free(s->nr);
+    pthread_cond_destroy(&s->closed_cv);
     pthread_mutex_destroy(&s->lock);
     free(s->stream);
     free(s->prefix);
