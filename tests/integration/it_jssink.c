@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -207,6 +208,8 @@ assert_stream_holds(const char *url, const char *stream, int n)
 struct idset {
     int n;
     int bad;
+    int last;         /* the previous message's number, -1 before the first */
+    int out_of_order; /* messages stored after one with a higher number */
     unsigned char seen[N];
 };
 
@@ -221,15 +224,19 @@ mark_msg(void *c, const char *subject, const char *data, int len, const char *id
     (void) len;
     (void) seq;
     set->n++;
-    if (id != NULL && sscanf(id, "id-%d", &i) == 1 && i >= 0 && i < N)
+    if (id != NULL && sscanf(id, "id-%d", &i) == 1 && i >= 0 && i < N) {
         set->seen[i]++;
-    else
+        if (i < set->last)
+            set->out_of_order++;
+        set->last = i;
+    } else {
         set->bad++;
+    }
 }
 
 /*
- * The stream holds exactly ids 0..n-1, each once, in any order: after a
- * resend a message can land behind later ones (see the README on ordering).
+ * The stream holds exactly ids 0..n-1, each once, in publish order: a message
+ * resent after a failure is stored before anything published after it.
  */
 static void
 assert_stream_holds_each_once(const char *url, const char *stream, int n)
@@ -237,10 +244,13 @@ assert_stream_holds_each_once(const char *url, const char *stream, int n)
     struct idset *set = calloc(1, sizeof(*set));
     struct cdc_err err;
 
+    set->last = -1;
     if (jssink_read_stream(url, stream, NULL, mark_msg, set, 10000, &err) != CDC_OK)
         fail_msg("read back %s: %s", stream, err.msg);
     assert_int_equal(set->n, n);
     assert_int_equal(set->bad, 0);
+    if (set->out_of_order != 0)
+        fail_msg("%d messages of %s were stored after a later one", set->out_of_order, stream);
     for (int i = 0; i < n; i++)
         if (set->seen[i] != 1)
             fail_msg("id-%d is %d times in %s", i, set->seen[i], stream);
@@ -671,10 +681,61 @@ test_jssink_publish_blocks_on_full_window_then_retry(void **state)
     free(a);
 }
 
+/* A publisher thread: the sink's owner while the test thread stalls or restarts the server. */
+struct publisher {
+    pthread_t t;
+    struct jssink *s;
+    const char *subject;
+    int from, to;
+    int failed_at; /* -1: all published */
+    char why[CDC_ERR_MSG_MAX];
+};
+
+static void *
+publisher_main(void *arg)
+{
+    struct publisher *pb = arg;
+    struct cdc_err err;
+
+    pb->failed_at = -1;
+    for (int i = pb->from; i < pb->to; i++) {
+        char id[32], body[64];
+
+        snprintf(id, sizeof(id), "id-%d", i);
+        snprintf(body, sizeof(body), "{\"i\":%d}", i);
+        if (jssink_publish(pb->s, pb->subject, id, body, strlen(body), NULL, 0, &err) != CDC_OK) {
+            pb->failed_at = i;
+            snprintf(pb->why, sizeof(pb->why), "%s", err.msg);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void
+publisher_start(struct publisher *pb, struct jssink *s, const char *subject, int from, int to)
+{
+    pb->s = s;
+    pb->subject = subject;
+    pb->from = from;
+    pb->to = to;
+    assert_int_equal(pthread_create(&pb->t, NULL, publisher_main, pb), 0);
+}
+
+/* Join; fails the test if a publish failed. */
+static void
+publisher_join(struct publisher *pb)
+{
+    assert_int_equal(pthread_join(pb->t, NULL), 0);
+    if (pb->failed_at >= 0)
+        fail_msg("publish %d: %s", pb->failed_at, pb->why);
+}
+
 /*
  * The server stops answering (SIGSTOP) in the middle of a load: acks time
- * out, the messages are resent under the same ids once it is back, and the
- * stream holds each exactly once.
+ * out, publishing blocks (nothing new is sent behind a failure) until the
+ * server is back, the failed messages are resent under the same ids, oldest
+ * first, and the stream holds each exactly once, in publish order.
  */
 static void
 test_jssink_resends_after_server_stall_without_duplicates(void **state)
@@ -682,21 +743,24 @@ test_jssink_resends_after_server_stall_without_duplicates(void **state)
     struct priv_nats *p = priv_nats_fresh();
     struct acks *a = calloc(1, sizeof(*a));
     struct jssink_stats st;
+    struct publisher pb;
     struct cdc_err err;
     struct jssink *s;
+    int64_t t0;
 
     (void) state;
     priv_nats_start(p);
     s = open_sink(p->url, "ITJS_STALL", "itjs4", a);
     publish_range(s, "itjs4.x", 0, 2000);
     it_freeze(p->pid);
-    publish_range(s, "itjs4.x", 2000, 2400); /* fits the window: they wait for acks */
-    for (int i = 0; i < 25; i++) {           /* 2.5 s, longer than the 1 s ack timeout */
-        assert_int_equal(jssink_poll(s, &err), CDC_OK);
-        usleep(100000);
-    }
+    t0 = it_now_ms();
+    publisher_start(&pb, s, "itjs4.x", 2000, 3000); /* blocks while the server is stopped */
+    usleep(2500000);                                /* longer than the 1 s ack timeout */
     kill(p->pid, SIGCONT);
-    publish_range(s, "itjs4.x", 2400, 3000);
+    publisher_join(&pb);
+    print_message("stall: the last publish returned %lld ms after the stop (2500 ms)\n",
+                  (long long) (it_now_ms() - t0));
+    assert_true(it_now_ms() - t0 >= 2500);
     assert_int_equal(jssink_flush(s, 60000, &err), CDC_OK);
     jssink_stats(s, &st);
     print_message("stall: %llu resent, %llu duplicate acks\n", (unsigned long long) st.resent,
@@ -710,9 +774,10 @@ test_jssink_resends_after_server_stall_without_duplicates(void **state)
 }
 
 /*
- * The server is restarted (same store) while publishing: the client
- * reconnects, timed-out publishes are resent, and publish blocks (no error)
- * while the window is full. Every message is in the stream exactly once.
+ * The server is restarted (same store) while publishing: publishes made
+ * while it is down wait (libnats buffers nothing), the client reconnects,
+ * the publishes lost with the old connection are resent first, and the
+ * stream holds every message exactly once, in publish order.
  */
 static void
 test_jssink_survives_server_restart_without_loss_or_duplicates(void **state)
@@ -720,6 +785,7 @@ test_jssink_survives_server_restart_without_loss_or_duplicates(void **state)
     struct priv_nats *p = priv_nats_fresh();
     struct acks *a = calloc(1, sizeof(*a));
     struct jssink_stats st;
+    struct publisher pb;
     struct cdc_err err;
     struct jssink *s;
 
@@ -728,10 +794,10 @@ test_jssink_survives_server_restart_without_loss_or_duplicates(void **state)
     s = open_sink(p->url, "ITJS_RESTART", "itjs12", a);
     publish_range(s, "itjs12.x", 0, 1000);
     priv_nats_stop(p);
-    publish_range(s, "itjs12.x", 1000, 1300); /* buffered by libnats while disconnected */
+    publisher_start(&pb, s, "itjs12.x", 1000, 2000); /* waits while the server is down */
     usleep(1500000);
     priv_nats_start(p);
-    publish_range(s, "itjs12.x", 1300, 2000);
+    publisher_join(&pb);
     assert_int_equal(jssink_flush(s, 60000, &err), CDC_OK);
     jssink_stats(s, &st);
     print_message("restart: %llu resent, %llu duplicate acks\n", (unsigned long long) st.resent,

@@ -153,9 +153,15 @@ set_basics(natsOptions *no, const struct jssink_opts *o, bool reconnect)
         st = natsOptions_SetTimeout(no, o->request_timeout_ms);
     if (!reconnect)
         return st;
-    /* once connected, never give up: reconnect with jitter, buffering publishes meanwhile */
+    /*
+     * Once connected, never give up: reconnect with jitter. Publishes made while
+     * reconnecting are refused (NATS_INSUFFICIENT_BUFFER), not buffered: libnats would
+     * send them on the new connection ahead of the lost ones we resend (jssink.c).
+     */
     if (st == NATS_OK)
         st = natsOptions_SetMaxReconnect(no, -1);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectBufSize(no, 0);
     if (st == NATS_OK)
         st = natsOptions_SetReconnectWait(no, 1000);
     if (st == NATS_OK)

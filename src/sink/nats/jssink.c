@@ -1,20 +1,38 @@
 /*
- * jssink.c - asynchronous JetStream publishing with resends; see jssink.h.
+ * jssink.c - asynchronous JetStream publishing with ordered resends; see jssink.h.
  *
  * Threads: the owner calls create/publish/poll/flush/destroy. libnats calls
  * on_pub_ack() on its own thread, once per attempt, and hands us the message
- * (nats.h, jsPubAckHandler: the handler owns it). A success goes to
- * opts.on_ack and the message is freed. A failure a resend can fix puts the
- * message on the retry list, under `lock`, due after the next backoff delay;
- * the owner's next jssink_poll() resends it under the same Nats-Msg-Id (never
- * from the handler: a resend can stall on a full window, and the window only
- * empties when handlers return). A failure a resend cannot fix is kept as the
- * fatal error for the owner to see.
+ * (nats.h, jsPubAckHandler: the handler owns it).
  *
- * With jsPubOptions.MaxWait set, libnats 3.4 fails an unacked async publish
- * with NATS_TIMEOUT (a timer in js.c). An attempt that timed out is removed
- * from libnats's pending map, so its late ack, if any, is dropped there: each
- * message reaches opts.on_ack exactly once, whatever the number of attempts.
+ * Every message not yet acknowledged has an entry in `ring`, in publish
+ * order: in flight (libnats holds it) or failed (we hold it, for a resend).
+ * An ack marks its entry done and the ring's head moves past done entries,
+ * so the head is always the oldest unacknowledged message. Acks come back
+ * nearly in order, so finding an entry from the head costs a step or two.
+ *
+ * Order across failures. JetStream stores what reaches it in the order it
+ * arrives; a message lost with a connection and resent later would land
+ * after messages published after it, and a consumer would see a key's
+ * changes out of order. So a failure of any kind (an ack that timed out or
+ * failed, the connection lost) raises a barrier:
+ *  1. no new message is handed to libnats;
+ *  2. we wait until nothing is in flight: every message is acked or failed
+ *     (after a reconnect libnats's pending ones are taken back at once: they
+ *     went with the old connection);
+ *  3. the failed ones are resent oldest first, one at a time, each after
+ *     the previous one's ack (a resend that was in fact stored comes back at
+ *     once as a duplicate);
+ *  4. when none is left, the barrier drops and publishing goes on.
+ * The connection's reconnect buffer is off (jsconn.c), so libnats never
+ * replays on a new connection what was published during a reconnect: such
+ * a publish fails at once, raises the barrier, and waits here instead.
+ *
+ * A failure a resend cannot fix (the stream rejected the message) is kept as
+ * the fatal error for the owner to see. With jsPubOptions.MaxWait set,
+ * libnats 3.4 fails an unacked async publish with NATS_TIMEOUT (a timer in
+ * js.c) and drops a late ack of it: each message reaches opts.on_ack exactly
+ * once, whatever the number of attempts.
  */
 #include "sink/nats/jssink.h"
 
@@ -33,9 +51,18 @@
 #include "core/clock.h"
 #include "sink/nats/jsconn.h"
 
-struct retry {
+enum ent_state {
+    ENT_DONE = 0, /* acked or given up: skipped */
+    ENT_INFLIGHT, /* handed to libnats; msg is only an identity */
+    ENT_FAILED    /* its last attempt failed: we own msg and resend it */
+};
+
+/* One unacknowledged message. */
+struct ent {
     natsMsg *msg;
-    int64_t due_ms;
+    int64_t due_ms;   /* ENT_FAILED: not resent before */
+    int64_t nr_since; /* first "no responders" of its current run of them, 0: none */
+    enum ent_state state;
 };
 
 /* A sampled publish (see opts.on_latency): which message, sent when. */
@@ -43,12 +70,6 @@ struct retry {
 struct lat_sample {
     _Atomic(const natsMsg *) msg; /* identity only; NULL: free */
     _Atomic int64_t sent_us;
-};
-
-/* A message that got "no responders": since when, to give it up after no_responders_limit_ms. */
-struct nr_mark {
-    const natsMsg *msg; /* identity only: the message may be inside libnats */
-    int64_t since_ms;
 };
 
 struct jssink {
@@ -60,16 +81,19 @@ struct jssink {
     jsCtx *js;
     jsPubOptions po;
 
-    pthread_mutex_t lock;     /* guards everything down to last_fail */
-    pthread_cond_t closed_cv; /* signalled by on_closed */
-    bool closed;              /* the connection's closed callback ran (under lock) */
-    struct retry *retries;    /* failed publishes waiting to be resent */
-    size_t n_retries, cap_retries;
-    struct nr_mark *nr; /* messages whose last attempt got "no responders" */
-    size_t n_nr, cap_nr;
-    struct backoff bo;
+    pthread_mutex_t lock;       /* guards everything down to last_fail */
+    pthread_cond_t progress_cv; /* an ack or a failure arrived, or the connection closed */
+    int waiters;                /* threads waiting on progress_cv */
+    bool closed;                /* the connection's closed callback ran */
+    struct ent *ring;           /* unacknowledged messages, publish order; cap is a power of 2 */
+    uint64_t head, tail;        /* ring[head % cap] is the oldest; tail - head entries */
+    uint64_t cap;
+    size_t inflight;             /* entries ENT_INFLIGHT */
+    bool barrier;                /* a failure happened: see the top of this file */
+    bool reclaim;                /* reconnected: take back what libnats still holds */
+    struct backoff bo;           /* delay between attempts of one message */
     char fatal[CDC_ERR_MSG_MAX]; /* non-empty once a message has been given up */
-    char last_fail[200];         /* why the last resent message failed, for timeout messages */
+    char last_fail[200];         /* why the last attempt failed, for timeout messages */
 
     bool async_used; /* libnats built its async-publish state (first publish handed over) */
     struct lat_sample lat[LAT_SLOTS];
@@ -121,75 +145,88 @@ classify_failure(const jsPubAckErr *pae)
     }
 }
 
-/* lock held */
-static ssize_t
-nr_find(const struct jssink *s, const natsMsg *msg)
+static inline struct ent *
+ent_at(const struct jssink *s, uint64_t i)
 {
-    for (size_t i = 0; i < s->n_nr; i++)
-        if (s->nr[i].msg == msg)
-            return (ssize_t) i;
-    return -1;
+    return &s->ring[i & (s->cap - 1)];
 }
 
-/* lock held */
+/* lock held. The entry of a message not yet done, searched from the oldest; NULL if none. */
+static struct ent *
+ent_find(const struct jssink *s, const natsMsg *msg)
+{
+    for (uint64_t i = s->head; i < s->tail; i++) {
+        struct ent *e = ent_at(s, i);
+
+        if (e->msg == msg && e->state != ENT_DONE)
+            return e;
+    }
+    return NULL;
+}
+
+/* lock held. Move the head past done entries. */
 static void
-nr_forget(struct jssink *s, const natsMsg *msg)
+ring_trim(struct jssink *s)
 {
-    ssize_t i = s->n_nr > 0 ? nr_find(s, msg) : -1;
-
-    if (i >= 0)
-        s->nr[i] = s->nr[--s->n_nr];
+    while (s->head < s->tail && ent_at(s, s->head)->state == ENT_DONE)
+        s->head++;
 }
 
-/* lock held. Remember since when msg gets "no responders"; false if out of memory. */
+/* lock held. Append msg as in flight; false if out of memory. */
 static bool
-nr_note(struct jssink *s, const natsMsg *msg)
+ring_push(struct jssink *s, natsMsg *msg)
 {
-    if (nr_find(s, msg) >= 0)
-        return true;
-    if (s->n_nr == s->cap_nr) {
-        size_t ncap = s->cap_nr ? s->cap_nr * 2 : 16;
-        struct nr_mark *r = realloc(s->nr, ncap * sizeof(*r));
+    struct ent *e;
+
+    if (s->tail - s->head == s->cap) {
+        uint64_t ncap = s->cap ? s->cap * 2 : 1024;
+        struct ent *r = malloc(ncap * sizeof(*r));
 
         if (r == NULL)
             return false;
-        s->nr = r;
-        s->cap_nr = ncap;
+        for (uint64_t i = s->head; i < s->tail; i++)
+            r[i - s->head] = *ent_at(s, i);
+        free(s->ring);
+        s->ring = r;
+        s->tail -= s->head;
+        s->head = 0;
+        s->cap = ncap;
     }
-    s->nr[s->n_nr].msg = msg;
-    s->nr[s->n_nr].since_ms = cdc_now_ms();
-    s->n_nr++;
+    e = ent_at(s, s->tail++);
+    e->msg = msg;
+    e->due_ms = 0;
+    e->nr_since = 0;
+    e->state = ENT_INFLIGHT;
+    s->inflight++;
     return true;
 }
 
-/* lock held. Give msg up: keep the reason for the owner, and free it. */
+/* lock held. Take back the newest entry: its message was not handed over after all. */
 static void
-give_up(struct jssink *s, natsMsg *msg, const char *why)
+ring_pop(struct jssink *s)
+{
+    s->tail--;
+    s->inflight--;
+}
+
+/* lock held. Wake the owner if it waits for progress. */
+static void
+wake(struct jssink *s)
+{
+    if (s->waiters > 0)
+        pthread_cond_broadcast(&s->progress_cv);
+}
+
+/* lock held. Give e's message up: keep the reason for the owner, and free it. */
+static void
+give_up(struct jssink *s, struct ent *e, const char *why)
 {
     if (s->fatal[0] == '\0')
         snprintf(s->fatal, sizeof(s->fatal), "%s", why);
-    nr_forget(s, msg);
-    natsMsg_Destroy(msg);
-}
-
-/* lock held. Queue msg for a resend after the next backoff delay (or at once when !backoff). */
-static void
-queue_resend(struct jssink *s, natsMsg *msg, bool backoff)
-{
-    if (s->n_retries == s->cap_retries) {
-        size_t ncap = s->cap_retries ? s->cap_retries * 2 : 64;
-        struct retry *r = realloc(s->retries, ncap * sizeof(*r));
-
-        if (r == NULL) {
-            give_up(s, msg, "out of memory keeping a message to resend");
-            return;
-        }
-        s->retries = r;
-        s->cap_retries = ncap;
-    }
-    s->retries[s->n_retries].msg = msg;
-    s->retries[s->n_retries].due_ms = cdc_now_ms() + (backoff ? backoff_next_ms(&s->bo) : 0);
-    s->n_retries++;
+    natsMsg_Destroy(e->msg);
+    e->msg = NULL;
+    e->state = ENT_DONE;
+    ring_trim(s);
 }
 
 /* Owner thread, before the message is handed over: maybe sample it. */
@@ -237,18 +274,40 @@ lat_forget(struct jssink *s, const natsMsg *m)
 static void
 ack_ok(struct jssink *s, natsMsg *msg, const char *id, const jsPubAck *pa)
 {
+    struct ent *e;
+
     lat_acked(s, msg);
     if (s->o.on_ack != NULL && id != NULL)
         s->o.on_ack(s->o.closure, id, strlen(id), true, pa->Duplicate, pa->Sequence);
     if (pa->Duplicate)
         atomic_fetch_add(&s->duplicates, 1);
+    pthread_mutex_lock(&s->lock);
+    e = ent_find(s, msg);
+    if (e != NULL) {
+        if (e->state == ENT_INFLIGHT)
+            s->inflight--;
+        e->msg = NULL;
+        e->state = ENT_DONE;
+        ring_trim(s);
+    }
+    if (s->barrier)
+        backoff_reset(&s->bo);
+    wake(s);
+    pthread_mutex_unlock(&s->lock);
     /* counted after on_ack: once jssink_flush() sees nothing pending, every on_ack has returned */
     atomic_fetch_add(&s->acked, 1);
-    pthread_mutex_lock(&s->lock);
-    backoff_reset(&s->bo);
-    nr_forget(s, msg);
-    pthread_mutex_unlock(&s->lock);
     natsMsg_Destroy(msg);
+}
+
+/* lock held. e's attempt failed with a resend in view: keep it for one, and raise the barrier. */
+static void
+mark_failed(struct jssink *s, struct ent *e, bool now)
+{
+    if (e->state == ENT_INFLIGHT)
+        s->inflight--;
+    e->state = ENT_FAILED;
+    e->due_ms = cdc_now_ms() + (now ? 0 : backoff_next_ms(&s->bo));
+    s->barrier = true;
 }
 
 static void
@@ -257,20 +316,27 @@ ack_failed(struct jssink *s, natsMsg *msg, const char *id, const jsPubAckErr *pa
     enum ack_fail kind = classify_failure(pae);
     const char *text = pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err);
     char why[CDC_ERR_MSG_MAX];
+    struct ent *e;
 
     pthread_mutex_lock(&s->lock);
     snprintf(s->last_fail, sizeof(s->last_fail), "%s", text);
-    if (kind == ACK_FAIL_REJECTED) {
+    e = ent_find(s, msg);
+    if (e == NULL) { /* not ours (cannot happen): do not leak it */
+        natsMsg_Destroy(msg);
+    } else if (kind == ACK_FAIL_REJECTED) {
         snprintf(why, sizeof(why), "stream \"%s\" rejected message \"%s\" on \"%s\": %s (error %d)",
                  s->stream, id ? id : "?", natsMsg_GetSubject(msg), text, (int) pae->ErrCode);
-        give_up(s, msg, why);
-    } else if (kind == ACK_FAIL_NO_RESPONDERS && !nr_note(s, msg)) {
-        give_up(s, msg, "out of memory keeping a message to resend");
+        if (e->state == ENT_INFLIGHT)
+            s->inflight--;
+        give_up(s, e, why);
     } else {
         if (kind == ACK_FAIL_RESEND)
-            nr_forget(s, msg);      /* the limit is for "no responders" without a break */
-        queue_resend(s, msg, true); /* we own msg now; the owner thread resends it */
+            e->nr_since = 0; /* the limit is for "no responders" without a break */
+        else if (e->nr_since == 0)
+            e->nr_since = cdc_now_ms();
+        mark_failed(s, e, false); /* we own msg now; the owner thread resends it */
     }
+    wake(s);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -294,13 +360,16 @@ on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closur
         natsMsg_Destroy(msg);
 }
 
-/* libnats thread: the connection dropped (it reconnects by itself) or came back. */
+/* libnats thread: the connection dropped (it reconnects by itself): hold new publishes back. */
 static void
 on_disconnected(natsConnection *nc, void *closure)
 {
     struct jssink *s = closure;
 
     (void) nc;
+    pthread_mutex_lock(&s->lock);
+    s->barrier = true;
+    pthread_mutex_unlock(&s->lock);
     if (s->o.on_conn != NULL)
         s->o.on_conn(s->o.closure, false);
 }
@@ -318,16 +387,22 @@ on_closed(natsConnection *nc, void *closure)
     (void) nc;
     pthread_mutex_lock(&s->lock);
     s->closed = true;
-    pthread_cond_broadcast(&s->closed_cv);
+    pthread_cond_broadcast(&s->progress_cv);
     pthread_mutex_unlock(&s->lock);
 }
 
+/* libnats thread: reconnected. What is still in flight went with the old connection. */
 static void
 on_reconnected(natsConnection *nc, void *closure)
 {
     struct jssink *s = closure;
 
     (void) nc;
+    pthread_mutex_lock(&s->lock);
+    s->barrier = true;
+    s->reclaim = true;
+    wake(s);
+    pthread_mutex_unlock(&s->lock);
     if (s->o.on_conn != NULL)
         s->o.on_conn(s->o.closure, true);
 }
@@ -489,7 +564,7 @@ jssink_create(struct jssink **out, const struct jssink_opts *o, struct cdc_err *
         return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
     s->o = *o;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->closed_cv, NULL);
+    pthread_cond_init(&s->progress_cv, NULL);
     backoff_init(&s->bo, o->retry_base_ms, o->retry_cap_ms,
                  (uint64_t) cdc_now_ms() ^ (uint64_t) getpid());
     s->stream = strdup(o->stream);
@@ -566,18 +641,19 @@ jssink_destroy(struct jssink *s)
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 5;
         pthread_mutex_lock(&s->lock);
-        while (!s->closed && pthread_cond_timedwait(&s->closed_cv, &s->lock, &until) == 0)
+        while (!s->closed && pthread_cond_timedwait(&s->progress_cv, &s->lock, &until) == 0)
             ;
         pthread_mutex_unlock(&s->lock);
     }
     jsCtx_Destroy(s->js);
     natsConnection_Destroy(s->nc);
     natsOptions_Destroy(s->nopts);
-    for (size_t i = 0; i < s->n_retries; i++)
-        natsMsg_Destroy(s->retries[i].msg);
-    free(s->retries);
-    free(s->nr);
-    pthread_cond_destroy(&s->closed_cv);
+    /* in-flight messages were freed with libnats's pending list; failed ones are ours */
+    for (uint64_t i = s->head; i < s->tail; i++)
+        if (ent_at(s, i)->state == ENT_FAILED)
+            natsMsg_Destroy(ent_at(s, i)->msg);
+    free(s->ring);
+    pthread_cond_destroy(&s->progress_cv);
     pthread_mutex_destroy(&s->lock);
     free(s->stream);
     free(s->prefix);
@@ -597,72 +673,120 @@ jssink_last_error(const struct jssink *s, struct cdc_err *err)
     return rc;
 }
 
-/* lock held. Has msg had "no responders" for too long? Then give it up and say so. */
+/* lock held. Has e had "no responders" for too long? Then give it up and say so. */
 static bool
-given_up_no_stream(struct jssink *s, natsMsg *msg, int64_t now)
+given_up_no_stream(struct jssink *s, struct ent *e, int64_t now)
 {
-    ssize_t i = s->n_nr > 0 ? nr_find(s, msg) : -1;
     char why[CDC_ERR_MSG_MAX];
     int64_t waited;
 
-    if (i < 0 || (waited = now - s->nr[i].since_ms) < s->o.no_responders_limit_ms)
+    if (e->nr_since == 0 || (waited = now - e->nr_since) < s->o.no_responders_limit_ms)
         return false;
     snprintf(why, sizeof(why),
              "no stream matches subject \"%s\" (no responders for %" PRId64
              " ms): was stream \"%s\" deleted, or its subjects changed?",
-             natsMsg_GetSubject(msg), waited, s->stream);
-    give_up(s, msg, why);
+             natsMsg_GetSubject(e->msg), waited, s->stream);
+    give_up(s, e, why);
     return true;
 }
 
-/* lock held. Take the first message due for a resend off the list, or NULL. */
-static natsMsg *
-next_due(struct jssink *s, int64_t now)
+/*
+ * lock held. After a reconnect: take back from libnats what it still holds.
+ * Those publishes went with the old connection; their acks, if any, would be
+ * dropped by libnats from now on. They are failed, to be resent at once.
+ */
+static void
+reclaim_inflight(struct jssink *s)
 {
-    size_t i = 0;
+    natsMsgList pending = {NULL, 0};
 
-    while (i < s->n_retries) {
-        natsMsg *m = s->retries[i].msg;
+    s->reclaim = false;
+    if (s->inflight == 0 || js_PublishAsyncGetPendingList(&pending, s->js) != NATS_OK)
+        return;
+    for (int i = 0; i < pending.Count; i++) {
+        struct ent *e = ent_find(s, pending.Msgs[i]);
 
-        if (s->retries[i].due_ms > now) {
-            i++;
-            continue;
-        }
-        s->retries[i] = s->retries[--s->n_retries];
-        if (!given_up_no_stream(s, m, now))
-            return m;
+        if (e != NULL)
+            mark_failed(s, e, true);
+        else
+            natsMsg_Destroy(pending.Msgs[i]); /* not ours (cannot happen): do not leak it */
     }
-    return NULL;
+    free(pending.Msgs); /* the messages are ours now; only the array goes */
+}
+
+/*
+ * lock held, owner thread. Under the barrier: the oldest failed message, taken
+ * for a resend (marked in flight), when nothing is in flight and it is due;
+ * else NULL. Drops the barrier when nothing is left to resend.
+ */
+static natsMsg *
+next_resend(struct jssink *s, int64_t now, uint64_t *at)
+{
+    struct ent *e;
+
+    if (!s->barrier || s->fatal[0] != '\0')
+        return NULL;
+    if (s->reclaim)
+        reclaim_inflight(s);
+    if (s->inflight > 0)
+        return NULL; /* wait until every attempt has an outcome */
+    ring_trim(s);
+    if (s->head == s->tail) {
+        s->barrier = false; /* everything is acknowledged: publish again */
+        backoff_reset(&s->bo);
+        return NULL;
+    }
+    e = ent_at(s, s->head); /* not done (trimmed), not in flight: failed */
+    if (e->due_ms > now || given_up_no_stream(s, e, now))
+        return NULL;
+    e->state = ENT_INFLIGHT;
+    s->inflight++;
+    *at = s->head;
+    return e->msg;
 }
 
 cdc_rc
 jssink_poll(struct jssink *s, struct cdc_err *err)
 {
-    int64_t now = cdc_now_ms();
+    uint64_t at = 0;
+    natsMsg *m;
+    natsStatus st;
 
-    for (;;) {
-        natsMsg *m;
-        natsStatus st;
-
-        pthread_mutex_lock(&s->lock);
-        m = s->fatal[0] == '\0' ? next_due(s, now) : NULL;
-        pthread_mutex_unlock(&s->lock);
-        if (m == NULL)
-            break;
-        /* outside the lock: a stalled publish waits for the AckHandler, which takes it */
+    pthread_mutex_lock(&s->lock);
+    m = next_resend(s, cdc_now_ms(), &at);
+    pthread_mutex_unlock(&s->lock);
+    if (m != NULL) {
+        /* outside the lock: the AckHandler takes it */
         st = js_PublishMsgAsync(s->js, &m, &s->po);
         if (st == NATS_OK) {
             atomic_fetch_add(&s->resent, 1);
             s->async_used = true;
-            continue;
+        } else {
+            /* not handed over (reconnecting, most likely): try again after a delay */
+            pthread_mutex_lock(&s->lock);
+            snprintf(s->last_fail, sizeof(s->last_fail), "%s", natsStatus_GetText(st));
+            mark_failed(s, ent_at(s, at), false);
+            pthread_mutex_unlock(&s->lock);
         }
-        /* window full, or the reconnect buffer is: try again at the next poll, not now */
-        pthread_mutex_lock(&s->lock);
-        queue_resend(s, m, false);
-        pthread_mutex_unlock(&s->lock);
-        break;
     }
     return jssink_last_error(s, err);
+}
+
+/* Owner thread: wait up to ms for an ack or a failure (or less). */
+static void
+wait_progress(struct jssink *s, int64_t ms)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long) (ms % 1000) * 1000000L;
+    until.tv_sec += (time_t) (ms / 1000) + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&s->lock);
+    s->waiters++;
+    pthread_cond_timedwait(&s->progress_cv, &s->lock, &until);
+    s->waiters--;
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* The publish could not be handed over; what it means for the caller. */
@@ -723,6 +847,37 @@ build_msg(natsMsg **out, const char *subject, const char *msg_id, const void *da
     return NATS_OK;
 }
 
+/*
+ * Hand m to libnats unless the barrier is up. NATS_OK: taken. NATS_ILLEGAL_STATE:
+ * the barrier is up (m kept). Else libnats's refusal (m kept).
+ */
+static natsStatus
+try_publish(struct jssink *s, natsMsg **m)
+{
+    natsStatus st;
+
+    pthread_mutex_lock(&s->lock);
+    if (s->barrier) {
+        pthread_mutex_unlock(&s->lock);
+        return NATS_ILLEGAL_STATE;
+    }
+    if (!ring_push(s, *m)) {
+        pthread_mutex_unlock(&s->lock);
+        return NATS_NO_MEMORY;
+    }
+    pthread_mutex_unlock(&s->lock);
+    st = js_PublishMsgAsync(s->js, m, &s->po); /* takes *m on success */
+    if (st != NATS_OK) {
+        /* libnats did not take it, so no ack of it can come: the entry is still the newest */
+        pthread_mutex_lock(&s->lock);
+        ring_pop(s);
+        if (st == NATS_INSUFFICIENT_BUFFER) /* reconnecting: what is in flight may be lost */
+            s->barrier = true;
+        pthread_mutex_unlock(&s->lock);
+    }
+    return st;
+}
+
 cdc_rc
 jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const void *data,
                size_t len, const struct jssink_hdr *extra, int n_extra, struct cdc_err *err)
@@ -738,23 +893,27 @@ jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const 
                                     : publish_failed(s, st, subject, msg_id, len, err);
     lat_mark(s, m); /* before: the ack may come back before js_PublishMsgAsync returns */
     for (;;) {
-        st = js_PublishMsgAsync(s->js, &m, &s->po); /* takes m on success */
+        st = try_publish(s, &m);
         if (st == NATS_OK)
             break;
-        /* window full (after the stall wait), or reconnect buffer full: wait for acks */
-        if (st != NATS_TIMEOUT && st != NATS_INSUFFICIENT_BUFFER) {
+        if (st == NATS_NO_MEMORY) {
+            rc = cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        /* barrier up, window full (after libnats's stall wait), or reconnecting: wait */
+        if (st != NATS_ILLEGAL_STATE && st != NATS_TIMEOUT && st != NATS_INSUFFICIENT_BUFFER) {
             rc = publish_failed(s, st, subject, msg_id, len, err);
             goto fail;
         }
         if (deadline == 0)
             deadline = cdc_now_ms() + s->o.publish_deadline_ms;
-        rc = jssink_poll(s, err); /* resends due messages; reports a given-up one */
+        rc = jssink_poll(s, err); /* resends what is due; reports a given-up message */
         if (rc == CDC_OK && cdc_now_ms() >= deadline)
             rc = publish_stuck(s, err);
         if (rc != CDC_OK)
             goto fail;
-        if (st == NATS_INSUFFICIENT_BUFFER)
-            usleep(10000); /* this one does not wait inside libnats */
+        if (st != NATS_TIMEOUT) /* that one already waited inside libnats */
+            wait_progress(s, 10);
     }
     s->async_used = true;
     atomic_fetch_add(&s->published, 1);
@@ -799,7 +958,7 @@ jssink_flush(struct jssink *s, int64_t timeout_ms, struct cdc_err *err)
             return cdc_err_set(err, CDC_ERR_TIMEOUT,
                                "%" PRIu64 " publishes still unacknowledged after %" PRId64 " ms",
                                jssink_pending(s), timeout_ms);
-        usleep(2000);
+        wait_progress(s, 5);
     }
     return CDC_OK;
 }

@@ -11,6 +11,12 @@
  * exponential backoff and full jitter by jssink_poll()/jssink_flush() on the
  * owner's thread, until acked.
  *
+ * Order is kept across failures: after a failed or timed-out ack, or a lost
+ * connection, jssink_publish() sends nothing new (it blocks, as on a full
+ * window) until the failed messages have been resent, oldest first, and
+ * acknowledged. So the stream stores messages in publish order, whatever
+ * happened to the connection (jssink.c explains how).
+ *
  * What is resent, and what is not:
  * - resent until acked: an ack that times out (ack_timeout_ms, also while the
  *   connection is down), a reply that cannot be read, and the JetStream errors
@@ -114,19 +120,19 @@ void jssink_destroy(struct jssink *s);
 
 /*
  * Publish data (copied) to subject with header Nats-Msg-Id: msg_id and
- * n_extra more headers. Blocks while the in-flight window is full, resending
- * due messages meanwhile; CDC_ERR_RETRY if it stays full past
- * publish_deadline_ms.
+ * n_extra more headers. Blocks while the in-flight window is full or failed
+ * messages wait for their resend (see the top of this file), resending them
+ * meanwhile; CDC_ERR_RETRY if it cannot publish for publish_deadline_ms.
  */
 cdc_rc jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const void *data,
                       size_t len, const struct jssink_hdr *extra, int n_extra,
                       struct cdc_err *err) CDC_MUST_CHECK;
 
 /*
- * Resend what is due (owner thread; call it regularly, e.g. every loop turn).
- * Returns at the first resend that finds the window full, so it never blocks
- * for more than the library's stall wait (100 ms). CDC_ERR_FATAL once a
- * message has been given up (see the top of this file).
+ * Resend what is due (owner thread; call it regularly, e.g. every loop turn):
+ * at most one message, the oldest failed one, once nothing is in flight.
+ * Never blocks for more than the library's stall wait (100 ms). CDC_ERR_FATAL
+ * once a message has been given up (see the top of this file).
  */
 cdc_rc jssink_poll(struct jssink *s, struct cdc_err *err) CDC_MUST_CHECK;
 
