@@ -54,3 +54,24 @@ cdc_start_s3rver() {
   cdc_stop_pid "$pid" 5
   return 1
 }
+
+# cdc_natsjs_modules: print the node_modules directory holding the official NATS
+# JavaScript client (npm "nats", pinned), installing it into <repo>/.tools when missing.
+# The tests read Object Store buckets back with it (tests/tools/objget.js), a reader
+# that is not ours.
+CDC_NATSJS_VERSION=2.29.3
+
+cdc_natsjs_modules() {
+  local repo tools
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  tools="$repo/.tools"
+  if [ ! -f "$tools/node_modules/nats/package.json" ]; then
+    mkdir -p "$tools" || return 1
+    npm install --prefix "$tools" --no-audit --no-fund --loglevel=error \
+      "nats@$CDC_NATSJS_VERSION" >&2 || {
+      echo "cdc_natsjs_modules: npm install nats@$CDC_NATSJS_VERSION failed" >&2
+      return 1
+    }
+  fi
+  echo "$tools/node_modules"
+}

@@ -100,6 +100,8 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_STR("cdc.slot_name", cdc.slot_name, NULL),
     K_STR("cdc.publication", cdc.publication, NULL),
     K_STR("cdc.source_name", cdc.source_name, NULL),
+    K_BOOL("cdc.dlq_on_publish_failure", cdc.dlq_on_publish_failure),
+    K_STR("cdc.claim_check_bucket", cdc.claim_check_bucket, NULL),
 
     K_BOOL("monitoring.prometheus.enabled", monitoring.prometheus_enabled),
     K_INT("monitoring.prometheus.port", monitoring.prometheus_port, "PROMETHEUS_PORT", 1, 65535),
@@ -251,6 +253,7 @@ cfg_init(struct cdc_config *cfg)
     cfg->cdc.schema_evolution_strict = false;
     cfg_set_default_str(&cfg->cdc.slot_name, "cdc_handler");
     cfg_set_default_str(&cfg->cdc.publication, "cdc_handler");
+    cfg_set_default_str(&cfg->cdc.claim_check_bucket, "cdc_large_events");
     cfg->monitoring.prometheus_enabled = true;
     cfg->monitoring.prometheus_port = 8080;
     cfg_set_default_str(&cfg->monitoring.log_level, "info");

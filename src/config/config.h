@@ -45,7 +45,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 50
+#define CFG_NKEYS 52
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -120,6 +120,10 @@ struct cdc_config {
         char *slot_name;                     /* cdc.slot_name, default "cdc_handler" */
         char *publication;                   /* cdc.publication, default "cdc_handler" */
         char *source_name;                   /* cdc.source_name, default rds.database */
+        bool dlq_on_publish_failure;         /* cdc.dlq_on_publish_failure, default false: an event
+                                                refused max_retry_attempts times stops the run */
+        char *claim_check_bucket; /* cdc.claim_check_bucket, default "cdc_large_events", "":
+                                     off: where events too large for NATS are stored */
     } cdc;
 
     struct {

@@ -344,6 +344,23 @@ chk_source_name(struct cfg_checker *ck)
                         : "");
 }
 
+/* The claim-check bucket: an Object Store bucket name ([A-Za-z0-9_-]), or "" for none. */
+static void
+chk_claim_bucket(struct cfg_checker *ck)
+{
+    const char *v = ck->cfg->cdc.claim_check_bucket;
+    char q[80];
+
+    if (v == NULL || *v == '\0')
+        return;
+    if (strlen(v) > 64 ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(v))
+        chk_problem(ck, chk_key("cdc.claim_check_bucket"), 0,
+                    "must be an object store bucket name (letters, digits, '_' and '-', at most "
+                    "64), or \"\" to turn claim checks off, got %s",
+                    chk_quote(v, q, sizeof(q)));
+}
+
 /* The checkpoint key: one of the key and the key file, and it parses (never echoed). */
 static void
 chk_ckpt_key(struct cfg_checker *ck)
@@ -468,6 +485,7 @@ cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
     chk_subject_prefix(&ck);
     chk_slot_name(&ck);
     chk_source_name(&ck);
+    chk_claim_bucket(&ck);
     chk_list_items(&ck, "cdc.table_filters", &cfg->cdc.table_filters);
     chk_list_items(&ck, "cdc.sensitive_fields", &cfg->cdc.sensitive_fields);
     chk_rds_auth(&ck);

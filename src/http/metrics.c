@@ -39,6 +39,8 @@ static const char *const metrics_hist_le[METRICS_HIST_NBOUNDS + 1] = {
 
 static const char *const metrics_op_names[METRICS_OP_N] = {"insert", "update", "delete", "truncate",
                                                            "ddl"};
+static const char *const metrics_dlq_names[METRICS_DLQ_N] = {"too_large", "rejected", "encode",
+                                                             "publish_failed"};
 static const char *const metrics_err_names[METRICS_ERR_N] = {"source", "sink", "checkpoint",
                                                              "config", "decode"};
 static const char *const metrics_dep_names[METRICS_DEP_N] = {"source", "nats", "checkpoint"};
@@ -341,6 +343,11 @@ put_counters(const struct cdc_metrics *m, const char *source, struct cdc_buf *ou
                 source, &m->publish_resent_total);
     put_counter_vec(out, "cdc_errors_total", "Errors, by type.", source, "type", metrics_err_names,
                     m->errors_total, METRICS_ERR_N);
+    put_counter_vec(out, "cdc_dlq_events_total", "Events dead-lettered, by reason.", source,
+                    "reason", metrics_dlq_names, m->dlq_events_total, METRICS_DLQ_N);
+    put_counter(out, "cdc_claim_checks_total",
+                "Events too large for a message, stored in the object store.", source,
+                &m->claim_checks_total);
     put_counter_vec(out, "cdc_retries_total", "Retries and reconnects, by dependency.", source,
                     "dependency", metrics_dep_names, m->retries_total, METRICS_DEP_N);
     put_counter(out, "cdc_checkpoint_writes_total", "Checkpoints made durable.", source,

@@ -42,6 +42,15 @@ enum metrics_errtype {
     METRICS_ERR_N
 };
 
+/* Why an event was dead-lettered: the reason label of cdc_dlq_events_total. */
+enum metrics_dlq {
+    METRICS_DLQ_TOO_LARGE = 0,
+    METRICS_DLQ_REJECTED,
+    METRICS_DLQ_ENCODE,
+    METRICS_DLQ_PUBLISH_FAILED,
+    METRICS_DLQ_N
+};
+
 /* Dependency label of cdc_retries_total and cdc_connection_up, and the checks of /ready. */
 enum metrics_dep { METRICS_DEP_SOURCE, METRICS_DEP_NATS, METRICS_DEP_CHECKPOINT, METRICS_DEP_N };
 
@@ -73,11 +82,13 @@ struct metrics_table {
 };
 
 struct cdc_metrics {
-    _Atomic uint64_t events_total[METRICS_OP_N];   /* changes turned into events, by operation */
-    _Atomic uint64_t events_acked_total;           /* events whose PubAck arrived */
-    _Atomic uint64_t publish_duplicates_total;     /* PubAcks with duplicate=true */
-    _Atomic uint64_t publish_resent_total;         /* publishes sent again after a timeout */
-    _Atomic uint64_t errors_total[METRICS_ERR_N];  /* failures, by type */
+    _Atomic uint64_t events_total[METRICS_OP_N];      /* changes turned into events, by operation */
+    _Atomic uint64_t events_acked_total;              /* events whose PubAck arrived */
+    _Atomic uint64_t publish_duplicates_total;        /* PubAcks with duplicate=true */
+    _Atomic uint64_t publish_resent_total;            /* publishes sent again after a timeout */
+    _Atomic uint64_t errors_total[METRICS_ERR_N];     /* failures, by type */
+    _Atomic uint64_t dlq_events_total[METRICS_DLQ_N]; /* events dead-lettered (acked), by reason */
+    _Atomic uint64_t claim_checks_total;              /* events stored in the object store */
     _Atomic uint64_t retries_total[METRICS_DEP_N]; /* reconnects / retried calls, by dependency */
     _Atomic uint64_t checkpoint_writes_total;      /* checkpoint records made durable */
     _Atomic uint64_t checkpoint_failures_total;    /* checkpoint writes that failed */

@@ -27,6 +27,7 @@
 #include "sink/nats/jssink.h"
 #include "source/source.h"
 #include "transform/envelope.h"
+#include "transform/claim.h"
 #include "transform/redact.h"
 #include "transform/subject.h"
 
@@ -53,6 +54,8 @@ struct pipeline {
     struct env_ctx env;
     struct cdc_buf payload; /* reused for every event */
     struct cdc_buf subject; /* reused for every event */
+    struct cdc_buf claim;   /* a claim-check event (rare) */
+    size_t max_payload;     /* jssink_max_payload() when the sink was opened */
     char event_id[256];
     cdc_lsn hdr_lsn;                   /* commit LSN that hdr_lsn_text spells */
     char hdr_lsn_text[CDC_LSN_STRLEN]; /* Cdc-Commit-Lsn header value */
@@ -95,6 +98,16 @@ on_latency(void *closure, int64_t us)
 
     if (us >= 0)
         metrics_observe_us(&p->m->publish_latency, (uint64_t) us);
+}
+
+/* libnats thread: a dead letter was acked. */
+static void
+on_dlq(void *closure, enum jssink_dlq_kind kind)
+{
+    struct pipeline *p = closure;
+
+    _Static_assert((int) JSSINK_DLQ_KINDS == (int) METRICS_DLQ_N, "one reason label per kind");
+    metrics_inc(&p->m->dlq_events_total[kind]);
 }
 
 /* libnats thread: NATS went away or came back; /ready and the gauge follow. */
@@ -172,6 +185,12 @@ open_sink(struct pipeline *p, struct cdc_err *err)
     so.max_pending = c->cdc.batch_size;
     /* the design's "request_timeout": how long a publish waits for its PubAck before a resend */
     so.ack_timeout_ms = c->nats.request_timeout_ms;
+    /* an event the stream refuses goes to the dead-letter queue; one refused with passing
+       errors max_retry_attempts times stops the run, or is dead-lettered when so asked */
+    so.dlq = true;
+    so.max_attempts = c->cdc.max_retry_attempts;
+    so.dlq_on_publish_failure = c->cdc.dlq_on_publish_failure;
+    so.on_dlq = on_dlq;
     so.on_ack = on_ack;
     so.on_latency = on_latency;
     so.on_conn = on_conn;
@@ -343,6 +362,53 @@ checkpoint(struct pipeline *p, struct cdc_err *err)
     return CDC_OK;
 }
 
+/* Room left for headers and the protocol line in a message of jssink_max_payload() bytes. */
+#define PIPELINE_HDR_ROOM 1024
+
+/*
+ * An event larger than a message can be: store it in the object store and
+ * publish a claim-check event in its place (same subject, same id, header
+ * Cdc-Claim-Check). When that cannot be done, dead-letter it with the reason.
+ */
+static cdc_rc
+publish_large(struct pipeline *p, const struct cdc_change *ch, const struct jssink_hdr *lsn,
+              struct cdc_err *err)
+{
+    const char *bucket = p->cfg->cdc.claim_check_bucket;
+    char digest[64], where[400], why[CDC_ERR_MSG_MAX];
+    struct jssink_hdr hdr[2] = {*lsn, {"Cdc-Claim-Check", where}};
+    struct cdc_err oerr;
+    int n;
+
+    n = snprintf(why, sizeof(why),
+                 "event of %zu bytes is larger than the largest message (%zu bytes)",
+                 p->payload.len, p->max_payload);
+    if (bucket != NULL && bucket[0] != '\0') {
+        if (jssink_object_put(p->sink, bucket, p->event_id, p->payload.data, p->payload.len, digest,
+                              sizeof(digest), &oerr) == CDC_OK) {
+            cdc_buf_reset(&p->claim);
+            claim_encode(&p->claim, ch, p->event_id, p->cfg->cdc.source_name, bucket,
+                         p->payload.len, digest);
+            if (!cdc_buf_ok(&p->claim))
+                return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory encoding an event");
+            snprintf(where, sizeof(where), "%s/%s", bucket, p->event_id);
+            metrics_inc(&p->m->claim_checks_total);
+            log_info(MOD,
+                     "event %s (%zu bytes) stored in object store bucket \"%s\"; a claim "
+                     "check is published on %s",
+                     p->event_id, p->payload.len, bucket, p->subject.data);
+            return jssink_publish(p->sink, p->subject.data, p->event_id, p->claim.data,
+                                  p->claim.len, hdr, 2, err);
+        }
+        if (n > 0 && (size_t) n < sizeof(why))
+            snprintf(why + n, sizeof(why) - (size_t) n, ", and the claim check failed: %.300s",
+                     oerr.msg);
+    }
+    log_error(MOD, "event %s on %s dead-lettered: %s", p->event_id, p->subject.data, why);
+    return jssink_publish_dlq(p->sink, p->subject.data, p->event_id, JSSINK_DLQ_TOO_LARGE, why,
+                              p->payload.data, p->payload.len, lsn, 1, err);
+}
+
 static cdc_rc
 publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *err)
 {
@@ -359,12 +425,9 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
     }
     cdc_buf_reset(&p->payload);
     cdc_buf_reset(&p->subject);
-    rc = env_encode(&p->env, ch, &p->payload, err);
-    if (rc != CDC_OK)
-        return rc;
     subj_build(&p->subject, p->cfg->nats.subject_prefix, p->cfg->cdc.source_name,
                ch->rel ? ch->rel->schema : "", ch->rel ? ch->rel->table : "");
-    if (!cdc_buf_ok(&p->payload) || !cdc_buf_ok(&p->subject))
+    if (!cdc_buf_ok(&p->subject))
         return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory encoding an event");
     env_event_id(&p->env, ch, p->event_id, sizeof(p->event_id));
     /* the same for every event of a transaction: format it once per transaction */
@@ -375,10 +438,27 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
     }
     hdr.name = "Cdc-Commit-Lsn";
     hdr.value = p->hdr_lsn_text;
-    /* count it first: its ack may arrive before jssink_publish returns */
+    rc = env_encode(&p->env, ch, &p->payload, err);
+    if (rc == CDC_OK && !cdc_buf_ok(&p->payload))
+        rc = cdc_err_set(err, CDC_ERR_NOMEM, "out of memory encoding an event");
+    /* count it first: its ack may arrive before the publish returns */
+    if (rc == CDC_ERR_NOMEM)
+        return rc;
     ackt_sent(p->ackt);
-    rc = jssink_publish(p->sink, p->subject.data, p->event_id, p->payload.data, p->payload.len,
-                        &hdr, 1, err);
+    if (rc != CDC_OK) {
+        char why[CDC_ERR_MSG_MAX];
+
+        snprintf(why, sizeof(why), "%s", err->msg);
+        log_error(MOD, "event %s on %s could not be encoded, dead-lettered: %s", p->event_id,
+                  p->subject.data, why);
+        rc = jssink_publish_dlq(p->sink, p->subject.data, p->event_id, JSSINK_DLQ_ENCODE, why, NULL,
+                                0, &hdr, 1, err);
+    } else if (p->payload.len + PIPELINE_HDR_ROOM > p->max_payload) {
+        rc = publish_large(p, ch, &hdr, err);
+    } else {
+        rc = jssink_publish(p->sink, p->subject.data, p->event_id, p->payload.data, p->payload.len,
+                            &hdr, 1, err);
+    }
     if (rc != CDC_OK)
         return rc;
     p->published++;
@@ -618,6 +698,7 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     rc = open_sink(p, err);
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_NATS, METRICS_ERR_SINK, rc, err);
+    p->max_payload = jssink_max_payload(p->sink);
     metrics_dep_up(p->m, METRICS_DEP_NATS);
     rc = src_create(&p->src, p->cfg, err);
     if (rc != CDC_OK)
@@ -708,5 +789,6 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     seen_free(&p.seen);
     cdc_buf_free(&p.payload);
     cdc_buf_free(&p.subject);
+    cdc_buf_free(&p.claim);
     return rc;
 }

@@ -73,16 +73,7 @@ my_fresh_db(const char *db)
 static void
 wait_streaming(const char *name)
 {
-    for (int i = 0; i < 300; i++) {
-        char *log = it_slurp(it_daemon_log(name));
-        bool ok = strstr(log, "streaming from") != NULL;
-
-        free(log);
-        if (ok)
-            return;
-        usleep(100000);
-    }
-    fail_msg("the daemon never started streaming; log:\n%s", it_slurp(it_daemon_log(name)));
+    it_wait_log(name, "streaming from", 30000);
 }
 
 #define TYPES "it_my_types"

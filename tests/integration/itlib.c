@@ -1113,3 +1113,23 @@ it_stream_delete(const char *name)
         fail_msg("could not delete stream %s: %s (error %d)", it_stream_name(name),
                  natsStatus_GetText(st), (int) jerr);
 }
+
+void
+it_wait_log(const char *name, const char *needle, int timeout_ms)
+{
+    int64_t deadline = it_now_ms() + timeout_ms;
+
+    for (;;) {
+        char *log = it_slurp(it_daemon_log(name));
+        bool ok = strstr(log, needle) != NULL;
+
+        if (ok || it_now_ms() >= deadline) {
+            if (!ok)
+                fail_msg("\"%s\" never appeared in the daemon's log:\n%s", needle, log);
+            free(log);
+            return;
+        }
+        free(log);
+        usleep(100000);
+    }
+}

@@ -44,6 +44,9 @@ pid_t it_daemon_start(const char *db, const char *name, const char *const *extra
 /* Wait for the daemon to exit (up to timeout_ms; SIGKILL after); returns its exit status, or -1 if
  * killed. */
 int it_daemon_wait(pid_t pid, int timeout_ms);
+/* Wait (up to timeout_ms) until the daemon's log for `name` holds needle; fails the test otherwise.
+ */
+void it_wait_log(const char *name, const char *needle, int timeout_ms);
 /* Path of the daemon's log for `name`. */
 const char *it_daemon_log(const char *name);
 /* The stream name used for `name`. */

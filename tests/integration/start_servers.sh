@@ -19,7 +19,9 @@
 # server_id=1, gtid_strict_mode, utf8mb4, a database cdc_test, and TLS with a
 # self-signed certificate (scripts/myctl.sh).
 # CDC_IT_S3_ENDPOINT (http://127.0.0.1:PORT), CDC_IT_S3_PORT, CDC_IT_S3_PID,
-# CDC_IT_S3_BUCKET (created at start), CDC_IT_S3_DIR (its data dir): s3rver
+# CDC_IT_S3_BUCKET (created at start), CDC_IT_S3_DIR (its data dir): s3rver;
+# CDC_IT_NODE_PATH (node_modules with the NATS JavaScript client) and CDC_IT_OBJGET
+# (tests/tools/objget.js, which reads an Object Store object with it)
 # (scripts/s3ctl.sh; access key and secret S3RVER, path-style requests, no
 # signature check, no conditional PUT).
 #
@@ -106,6 +108,7 @@ s3_pid=$(cdc_start_s3rver "$tmp/s3" "$s3_port" "$s3_bucket")
 "$CDC_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres \
   -c "CREATE DATABASE cdc_test"
 
+node_path=$(cdc_natsjs_modules)
 cat >"$envfile.tmp" <<ENV
 CDC_IT_TMP=$tmp
 CDC_IT_PGHOST=127.0.0.1
@@ -136,6 +139,8 @@ CDC_IT_S3_PORT=$s3_port
 CDC_IT_S3_PID=$s3_pid
 CDC_IT_S3_BUCKET=$s3_bucket
 CDC_IT_S3_DIR=$tmp/s3
+CDC_IT_NODE_PATH=$node_path
+CDC_IT_OBJGET=$here/../tools/objget.js
 ENV
 mv "$envfile.tmp" "$envfile"
 ok=1

@@ -256,6 +256,8 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.slot_name",
                                        "cdc.publication",
                                        "cdc.source_name",
+                                       "cdc.dlq_on_publish_failure",
+                                       "cdc.claim_check_bucket",
                                        "monitoring.prometheus.enabled",
                                        "monitoring.prometheus.port",
                                        "monitoring.logging.level",
@@ -1165,6 +1167,8 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  slot_name: \"cdc_handler\"\n"
                              "  publication: \"cdc_handler\"\n"
                              "  source_name: \"\"\n"
+                             "  dlq_on_publish_failure: false\n"
+                             "  claim_check_bucket: \"cdc_large_events\"\n"
                              "monitoring:\n"
                              "  prometheus:\n"
                              "    enabled: true\n"

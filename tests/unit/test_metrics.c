@@ -49,6 +49,15 @@ static const char expected_text[] =
     "cdc_errors_total{source=\"orders\",type=\"checkpoint\"} 0\n"
     "cdc_errors_total{source=\"orders\",type=\"config\"} 0\n"
     "cdc_errors_total{source=\"orders\",type=\"decode\"} 1\n"
+    "# HELP cdc_dlq_events_total Events dead-lettered, by reason.\n"
+    "# TYPE cdc_dlq_events_total counter\n"
+    "cdc_dlq_events_total{source=\"orders\",reason=\"too_large\"} 0\n"
+    "cdc_dlq_events_total{source=\"orders\",reason=\"rejected\"} 2\n"
+    "cdc_dlq_events_total{source=\"orders\",reason=\"encode\"} 0\n"
+    "cdc_dlq_events_total{source=\"orders\",reason=\"publish_failed\"} 0\n"
+    "# HELP cdc_claim_checks_total Events too large for a message, stored in the object store.\n"
+    "# TYPE cdc_claim_checks_total counter\n"
+    "cdc_claim_checks_total{source=\"orders\"} 1\n"
     "# HELP cdc_retries_total Retries and reconnects, by dependency.\n"
     "# TYPE cdc_retries_total counter\n"
     "cdc_retries_total{source=\"orders\",dependency=\"source\"} 0\n"
@@ -148,6 +157,9 @@ fill_sample(struct cdc_metrics *m)
     metrics_add(&m->publish_resent_total, 2);
     metrics_add(&m->errors_total[METRICS_ERR_SINK], 4);
     metrics_inc(&m->errors_total[METRICS_ERR_DECODE]);
+    metrics_inc(&m->dlq_events_total[METRICS_DLQ_REJECTED]);
+    metrics_inc(&m->dlq_events_total[METRICS_DLQ_REJECTED]);
+    metrics_inc(&m->claim_checks_total);
     metrics_add(&m->retries_total[METRICS_DEP_NATS], 3);
     metrics_inc(&m->retries_total[METRICS_DEP_CHECKPOINT]);
     metrics_add(&m->checkpoint_writes_total, 7);

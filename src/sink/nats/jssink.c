@@ -50,6 +50,7 @@
 #include "core/backoff.h"
 #include "core/clock.h"
 #include "sink/nats/jsconn.h"
+#include "sink/nats/jsobj.h"
 
 enum ent_state {
     ENT_DONE = 0, /* acked or given up: skipped */
@@ -62,7 +63,12 @@ struct ent {
     natsMsg *msg;
     int64_t due_ms;   /* ENT_FAILED: not resent before */
     int64_t nr_since; /* first "no responders" of its current run of them, 0: none */
+    char *dlq_why;    /* to be dead-lettered for this reason (malloc'd); NULL: resend as is */
+    int attempts;     /* attempts the server answered with a passing error */
+    enum jssink_dlq_kind dlq_kind;
     enum ent_state state;
+    bool is_dlq;    /* msg is already the dead-letter message */
+    bool drop_body; /* dead-letter it without its payload (the stream found it too large) */
 };
 
 /* A sampled publish (see opts.on_latency): which message, sent when. */
@@ -93,10 +99,13 @@ struct jssink {
     bool reclaim;                /* reconnected: take back what libnats still holds */
     struct backoff bo;           /* delay between attempts of one message */
     char fatal[CDC_ERR_MSG_MAX]; /* non-empty once a message has been given up */
+    cdc_rc fatal_rc;             /* what jssink_last_error() returns then */
     char last_fail[200];         /* why the last attempt failed, for timeout messages */
 
     bool async_used; /* libnats built its async-publish state (first publish handed over) */
     struct lat_sample lat[LAT_SLOTS];
+
+    int64_t max_msg_size; /* the stream's max_msg_size; <= 0: none */
 
     _Atomic uint64_t published;
     _Atomic uint64_t acked;
@@ -196,6 +205,10 @@ ring_push(struct jssink *s, natsMsg *msg)
     e->msg = msg;
     e->due_ms = 0;
     e->nr_since = 0;
+    e->dlq_why = NULL;
+    e->attempts = 0;
+    e->is_dlq = false;
+    e->drop_body = false;
     e->state = ENT_INFLIGHT;
     s->inflight++;
     return true;
@@ -209,6 +222,16 @@ ring_pop(struct jssink *s)
     s->inflight--;
 }
 
+/* lock held. e has its outcome: its slot can go. */
+static void
+ent_done(struct ent *e)
+{
+    free(e->dlq_why);
+    e->dlq_why = NULL;
+    e->msg = NULL;
+    e->state = ENT_DONE;
+}
+
 /* lock held. Wake the owner if it waits for progress. */
 static void
 wake(struct jssink *s)
@@ -219,14 +242,21 @@ wake(struct jssink *s)
 
 /* lock held. Give e's message up: keep the reason for the owner, and free it. */
 static void
+give_up_rc(struct jssink *s, struct ent *e, cdc_rc rc, const char *why)
+{
+    if (s->fatal[0] == '\0') {
+        snprintf(s->fatal, sizeof(s->fatal), "%s", why);
+        s->fatal_rc = rc;
+    }
+    natsMsg_Destroy(e->msg);
+    ent_done(e);
+    ring_trim(s);
+}
+
+static void
 give_up(struct jssink *s, struct ent *e, const char *why)
 {
-    if (s->fatal[0] == '\0')
-        snprintf(s->fatal, sizeof(s->fatal), "%s", why);
-    natsMsg_Destroy(e->msg);
-    e->msg = NULL;
-    e->state = ENT_DONE;
-    ring_trim(s);
+    give_up_rc(s, e, CDC_ERR_FATAL, why);
 }
 
 /* Owner thread, before the message is handed over: maybe sample it. */
@@ -286,8 +316,9 @@ ack_ok(struct jssink *s, natsMsg *msg, const char *id, const jsPubAck *pa)
     if (e != NULL) {
         if (e->state == ENT_INFLIGHT)
             s->inflight--;
-        e->msg = NULL;
-        e->state = ENT_DONE;
+        if (e->is_dlq && s->o.on_dlq != NULL)
+            s->o.on_dlq(s->o.closure, e->dlq_kind);
+        ent_done(e);
         ring_trim(s);
     }
     if (s->barrier)
@@ -310,6 +341,22 @@ mark_failed(struct jssink *s, struct ent *e, bool now)
     s->barrier = true;
 }
 
+/* lock held. Dead-letter e's message instead of resending it (opts.dlq), for this reason. */
+static void
+mark_dlq(struct jssink *s, struct ent *e, enum jssink_dlq_kind kind, const char *why)
+{
+    free(e->dlq_why);
+    e->dlq_why = strdup(why);
+    e->dlq_kind = kind;
+    if (e->dlq_why == NULL) {
+        if (e->state == ENT_INFLIGHT)
+            s->inflight--;
+        give_up(s, e, "out of memory dead-lettering a message");
+        return;
+    }
+    mark_failed(s, e, true);
+}
+
 static void
 ack_failed(struct jssink *s, natsMsg *msg, const char *id, const jsPubAckErr *pae)
 {
@@ -326,15 +373,39 @@ ack_failed(struct jssink *s, natsMsg *msg, const char *id, const jsPubAckErr *pa
     } else if (kind == ACK_FAIL_REJECTED) {
         snprintf(why, sizeof(why), "stream \"%s\" rejected message \"%s\" on \"%s\": %s (error %d)",
                  s->stream, id ? id : "?", natsMsg_GetSubject(msg), text, (int) pae->ErrCode);
-        if (e->state == ENT_INFLIGHT)
-            s->inflight--;
-        give_up(s, e, why);
+        if (s->o.dlq && !e->is_dlq) {
+            e->drop_body = pae->ErrCode == JSStreamMessageExceedsMaximumErr;
+            mark_dlq(s, e, e->drop_body ? JSSINK_DLQ_TOO_LARGE : JSSINK_DLQ_REJECTED, why);
+        } else {
+            if (e->state == ENT_INFLIGHT)
+                s->inflight--;
+            if (e->is_dlq)
+                snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                         "; it was the dead-letter message of: %s", e->dlq_why);
+            give_up(s, e, why);
+        }
     } else {
         if (kind == ACK_FAIL_RESEND)
             e->nr_since = 0; /* the limit is for "no responders" without a break */
         else if (e->nr_since == 0)
             e->nr_since = cdc_now_ms();
-        mark_failed(s, e, false); /* we own msg now; the owner thread resends it */
+        /* the server answered, and not with a timeout: this message has a problem */
+        if (pae->ErrCode != 0 || kind == ACK_FAIL_NO_RESPONDERS)
+            e->attempts++;
+        if (s->o.max_attempts > 0 && e->attempts >= s->o.max_attempts && !e->is_dlq) {
+            snprintf(why, sizeof(why), "message \"%s\" on \"%s\" failed %d times: %s",
+                     id ? id : "?", natsMsg_GetSubject(msg), e->attempts, text);
+            if (s->o.dlq_on_publish_failure) {
+                mark_dlq(s, e, JSSINK_DLQ_PUBLISH_FAILED, why);
+            } else {
+                /* stop this run; the supervisor starts again from the checkpoint: nothing lost */
+                if (e->state == ENT_INFLIGHT)
+                    s->inflight--;
+                give_up_rc(s, e, CDC_ERR_RETRY, why);
+            }
+        } else {
+            mark_failed(s, e, false); /* we own msg now; the owner thread resends it */
+        }
     }
     wake(s);
     pthread_mutex_unlock(&s->lock);
@@ -462,6 +533,7 @@ ensure_stream(struct jssink *s, struct cdc_err *err)
     have[0] = '\0';
     for (int i = 0; i < si->Config->SubjectsLen; i++) {
         if (jssink_subject_covers(si->Config->Subjects[i], ours)) {
+            s->max_msg_size = si->Config->MaxMsgSize;
             jsStreamInfo_Destroy(si);
             return CDC_OK;
         }
@@ -668,7 +740,7 @@ jssink_last_error(const struct jssink *s, struct cdc_err *err)
 
     pthread_mutex_lock(&m->lock);
     if (m->fatal[0] != '\0')
-        rc = cdc_err_set(err, CDC_ERR_FATAL, "%s", m->fatal);
+        rc = cdc_err_set(err, m->fatal_rc, "%s", m->fatal);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -714,6 +786,79 @@ reclaim_inflight(struct jssink *s)
     free(pending.Msgs); /* the messages are ours now; only the array goes */
 }
 
+static const char *const dlq_kind_names[] = {"too_large", "rejected", "encode", "publish_failed"};
+
+const char *
+jssink_dlq_kind_name(enum jssink_dlq_kind k)
+{
+    return (unsigned) k < sizeof(dlq_kind_names) / sizeof(dlq_kind_names[0]) ? dlq_kind_names[k]
+                                                                             : "unknown";
+}
+
+void
+jssink_dlq_subject(const char *prefix, const char *subject, char *out, size_t cap)
+{
+    size_t pl = strlen(prefix);
+
+    if (strncmp(subject, prefix, pl) == 0 && subject[pl] == '.')
+        snprintf(out, cap, "%s.dlq.%s", prefix, subject + pl + 1);
+    else
+        snprintf(out, cap, "%s.dlq.%s", prefix, subject);
+}
+
+/*
+ * The dead-letter message of orig (or of subject/id/data when orig is NULL):
+ * to the DLQ subject, with orig's headers (Nats-Msg-Id included: the dead
+ * letter stands for the event, and a replay of the event is a duplicate of
+ * it) and Cdc-Dlq-Reason, -Kind, -Subject, -Size. The payload is kept unless
+ * drop_body.
+ */
+static natsStatus
+dlq_build(struct jssink *s, natsMsg **out, const char *subject, const void *data, int len,
+          natsMsg *orig, enum jssink_dlq_kind kind, const char *why, bool drop_body)
+{
+    char dsub[512], size[24];
+    const char **keys = NULL;
+    natsMsg *m = NULL;
+    int nkeys = 0;
+    natsStatus st;
+
+    jssink_dlq_subject(s->prefix, subject, dsub, sizeof(dsub));
+    st = natsMsg_Create(&m, dsub, NULL, drop_body ? NULL : data, drop_body ? 0 : len);
+    if (st == NATS_OK && orig != NULL && natsMsgHeader_Keys(orig, &keys, &nkeys) == NATS_OK) {
+        for (int i = 0; st == NATS_OK && i < nkeys; i++) {
+            const char *v = NULL;
+
+            if (natsMsgHeader_Get(orig, keys[i], &v) == NATS_OK)
+                st = natsMsgHeader_Set(m, keys[i], v);
+        }
+        free((void *) keys);
+    }
+    snprintf(size, sizeof(size), "%d", len);
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(m, "Cdc-Dlq-Reason", why);
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(m, "Cdc-Dlq-Kind", jssink_dlq_kind_name(kind));
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(m, "Cdc-Dlq-Subject", subject);
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(m, "Cdc-Dlq-Size", size);
+    if (st != NATS_OK) {
+        natsMsg_Destroy(m);
+        return st;
+    }
+    *out = m;
+    return NATS_OK;
+}
+
+static natsStatus
+dlq_msg(struct jssink *s, natsMsg **out, natsMsg *orig, enum jssink_dlq_kind kind, const char *why,
+        bool drop_body)
+{
+    return dlq_build(s, out, natsMsg_GetSubject(orig), natsMsg_GetData(orig),
+                     natsMsg_GetDataLength(orig), orig, kind, why, drop_body);
+}
+
 /*
  * lock held, owner thread. Under the barrier: the oldest failed message, taken
  * for a resend (marked in flight), when nothing is in flight and it is due;
@@ -739,6 +884,18 @@ next_resend(struct jssink *s, int64_t now, uint64_t *at)
     e = ent_at(s, s->head); /* not done (trimmed), not in flight: failed */
     if (e->due_ms > now || given_up_no_stream(s, e, now))
         return NULL;
+    if (e->dlq_why != NULL && !e->is_dlq) {
+        natsMsg *d = NULL;
+        natsStatus st = dlq_msg(s, &d, e->msg, e->dlq_kind, e->dlq_why, e->drop_body);
+
+        if (st != NATS_OK) {
+            give_up(s, e, "out of memory building a dead-letter message");
+            return NULL;
+        }
+        natsMsg_Destroy(e->msg);
+        e->msg = d;
+        e->is_dlq = true;
+    }
     e->state = ENT_INFLIGHT;
     s->inflight++;
     *at = s->head;
@@ -852,7 +1009,7 @@ build_msg(natsMsg **out, const char *subject, const char *msg_id, const void *da
  * the barrier is up (m kept). Else libnats's refusal (m kept).
  */
 static natsStatus
-try_publish(struct jssink *s, natsMsg **m)
+try_publish(struct jssink *s, natsMsg **m, bool is_dlq, enum jssink_dlq_kind kind)
 {
     natsStatus st;
 
@@ -865,6 +1022,8 @@ try_publish(struct jssink *s, natsMsg **m)
         pthread_mutex_unlock(&s->lock);
         return NATS_NO_MEMORY;
     }
+    ent_at(s, s->tail - 1)->is_dlq = is_dlq;
+    ent_at(s, s->tail - 1)->dlq_kind = kind;
     pthread_mutex_unlock(&s->lock);
     st = js_PublishMsgAsync(s->js, m, &s->po); /* takes *m on success */
     if (st != NATS_OK) {
@@ -878,22 +1037,18 @@ try_publish(struct jssink *s, natsMsg **m)
     return st;
 }
 
-cdc_rc
-jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const void *data,
-               size_t len, const struct jssink_hdr *extra, int n_extra, struct cdc_err *err)
+/* Hand m over (blocking as jssink_publish() says); m is taken in every case. */
+static cdc_rc
+publish_msg(struct jssink *s, natsMsg *m, bool is_dlq, enum jssink_dlq_kind kind,
+            const char *subject, const char *msg_id, size_t len, struct cdc_err *err)
 {
     int64_t deadline = 0;
-    natsMsg *m = NULL;
     natsStatus st;
     cdc_rc rc;
 
-    st = build_msg(&m, subject, msg_id, data, len, extra, n_extra);
-    if (st != NATS_OK)
-        return st == NATS_NO_MEMORY ? cdc_err_set(err, CDC_ERR_NOMEM, "out of memory")
-                                    : publish_failed(s, st, subject, msg_id, len, err);
     lat_mark(s, m); /* before: the ack may come back before js_PublishMsgAsync returns */
     for (;;) {
-        st = try_publish(s, &m);
+        st = try_publish(s, &m, is_dlq, kind);
         if (st == NATS_OK)
             break;
         if (st == NATS_NO_MEMORY) {
@@ -922,6 +1077,63 @@ fail:
     lat_forget(s, m);
     natsMsg_Destroy(m);
     return rc;
+}
+
+cdc_rc
+jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const void *data,
+               size_t len, const struct jssink_hdr *extra, int n_extra, struct cdc_err *err)
+{
+    natsMsg *m = NULL;
+    natsStatus st;
+
+    st = build_msg(&m, subject, msg_id, data, len, extra, n_extra);
+    if (st != NATS_OK)
+        return st == NATS_NO_MEMORY ? cdc_err_set(err, CDC_ERR_NOMEM, "out of memory")
+                                    : publish_failed(s, st, subject, msg_id, len, err);
+    return publish_msg(s, m, false, JSSINK_DLQ_TOO_LARGE, subject, msg_id, len, err);
+}
+
+cdc_rc
+jssink_publish_dlq(struct jssink *s, const char *subject, const char *msg_id,
+                   enum jssink_dlq_kind kind, const char *why, const void *data, size_t len,
+                   const struct jssink_hdr *extra, int n_extra, struct cdc_err *err)
+{
+    natsMsg *orig = NULL, *m = NULL;
+    natsStatus st;
+
+    /* the original's headers, without its payload: a dead letter always fits */
+    st = build_msg(&orig, subject, msg_id, NULL, 0, extra, n_extra);
+    if (st == NATS_OK)
+        st = dlq_build(s, &m, subject, data, len > INT32_MAX ? INT32_MAX : (int) len, orig, kind,
+                       why, len > jssink_max_payload(s) / 2);
+    natsMsg_Destroy(orig);
+    if (st != NATS_OK)
+        return st == NATS_NO_MEMORY ? cdc_err_set(err, CDC_ERR_NOMEM, "out of memory")
+                                    : publish_failed(s, st, subject, msg_id, 0, err);
+    return publish_msg(s, m, true, kind, natsMsg_GetSubject(m), msg_id, 0, err);
+}
+
+cdc_rc
+jssink_object_put(struct jssink *s, const char *bucket, const char *name, const void *data,
+                  size_t len, char *digest, size_t digest_cap, struct cdc_err *err)
+{
+    struct jsobj_ref ref;
+    cdc_rc rc = jsobj_put(s->js, bucket, s->o.replicas, name, data, len, s->o.request_timeout_ms,
+                          &ref, err);
+
+    if (rc == CDC_OK)
+        snprintf(digest, digest_cap, "%s", ref.digest);
+    return rc;
+}
+
+size_t
+jssink_max_payload(const struct jssink *s)
+{
+    int64_t mp = natsConnection_GetMaxPayload(s->nc);
+
+    if (s->max_msg_size > 0 && s->max_msg_size < mp)
+        mp = s->max_msg_size;
+    return mp > 0 ? (size_t) mp : 0;
 }
 
 uint64_t

@@ -29,9 +29,13 @@
  *   than the stream's max_msg_size, stream limits with discard=new, sealed
  *   stream, ...), and a message larger than the server's max_payload, which
  *   jssink_publish() refuses at once.
- * A message that is not resent any more makes jssink_poll(), jssink_flush()
- * and jssink_last_error() return CDC_ERR_FATAL with the reason; the message
- * stays counted as pending (never acked). The supervisor decides what next.
+ * With opts.dlq, a message the stream rejects is published instead as a
+ * dead letter (jssink_dlq_subject(), the reason in headers, the same id) and
+ * counts as acked once that is. Otherwise, and for a dead letter rejected
+ * too, a message that is not resent any more makes jssink_poll(),
+ * jssink_flush() and jssink_last_error() return CDC_ERR_FATAL with the
+ * reason; the message stays counted as pending (never acked). The supervisor
+ * decides what next.
  *
  * Knows libnats, streams, subjects and acks; knows nothing of SQL or pgoutput.
  * One owner thread calls everything but the callbacks.
@@ -47,6 +51,16 @@
 #include "core/err.h"
 
 #define JSSINK_LATENCY_SAMPLE 64
+
+/* Why an event went to the dead-letter queue (the cdc_dlq_events_total reason label). */
+enum jssink_dlq_kind {
+    JSSINK_DLQ_TOO_LARGE =
+        0,               /* larger than the server's max_payload or the stream's max_msg_size */
+    JSSINK_DLQ_REJECTED, /* the stream refused it (any other JetStream error) */
+    JSSINK_DLQ_ENCODE,   /* it could not be encoded */
+    JSSINK_DLQ_PUBLISH_FAILED /* max_attempts passing errors, with dlq_on_publish_failure */
+};
+#define JSSINK_DLQ_KINDS 4
 
 /* Called once per message, when it is finally acknowledged (on a libnats thread). */
 typedef void (*jssink_ack_fn)(void *closure, const char *msg_id, size_t id_len, bool ok,
@@ -78,8 +92,21 @@ struct jssink_opts {
     int64_t retry_cap_ms;    /* resend backoff: largest ceiling, default 8000 */
     int64_t no_responders_limit_ms; /* give a message up after "no responders" for this long,
                                        default 30000 (longer than a leader election) */
-    jssink_ack_fn on_ack;           /* may be NULL */
-    void *closure;                  /* passed to on_ack and on_latency */
+    /* Dead-letter queue: a message the stream rejects is published instead to the DLQ
+       subject (jssink_dlq_subject()) with the reason in headers, under the same Nats-Msg-Id,
+       and counts as acked once that is; off: the rejection is fatal. */
+    bool dlq;
+    /* A message the server answered with a passing error (no responders, cluster or leader
+       unavailable, ...) max_attempts times (0: no limit) is dead-lettered when
+       dlq_on_publish_failure, else given up with CDC_ERR_RETRY (the run stops, nothing is
+       confirmed past it). Timeouts and a lost connection do not count: they are the broker's
+       state, not the message's. */
+    int max_attempts;
+    bool dlq_on_publish_failure;
+    /* a dead letter was acked (libnats thread); may be NULL */
+    void (*on_dlq)(void *closure, enum jssink_dlq_kind kind);
+    jssink_ack_fn on_ack; /* may be NULL */
+    void *closure;        /* passed to on_ack and on_latency */
     /* publish -> PubAck time of one publish in JSSINK_LATENCY_SAMPLE (first attempt to the
        successful ack), on the libnats thread; may be NULL */
     void (*on_latency)(void *closure, int64_t us);
@@ -127,6 +154,39 @@ void jssink_destroy(struct jssink *s);
 cdc_rc jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const void *data,
                       size_t len, const struct jssink_hdr *extra, int n_extra,
                       struct cdc_err *err) CDC_MUST_CHECK;
+
+/*
+ * Publish a dead letter for an event that cannot be published as it is
+ * (too large for the server, or not encodable): to jssink_dlq_subject(subject),
+ * with header Nats-Msg-Id: msg_id, the extra headers, and Cdc-Dlq-Reason: why,
+ * Cdc-Dlq-Kind, Cdc-Dlq-Subject (the original subject), Cdc-Dlq-Size (len).
+ * The payload data/len is included only when it is at most half of
+ * jssink_max_payload() (pass NULL, 0 for none). Blocks as jssink_publish().
+ * Its ack reaches opts.on_ack under msg_id, like the event's would have.
+ */
+cdc_rc jssink_publish_dlq(struct jssink *s, const char *subject, const char *msg_id,
+                          enum jssink_dlq_kind kind, const char *why, const void *data, size_t len,
+                          const struct jssink_hdr *extra, int n_extra,
+                          struct cdc_err *err) CDC_MUST_CHECK;
+
+/* The largest payload that can be published: the server's max_payload, or the stream's
+   max_msg_size when smaller (headers count too: leave room for them). */
+size_t jssink_max_payload(const struct jssink *s);
+
+/*
+ * Store data as object `name` of Object Store bucket `bucket` (created when
+ * missing) over the sink's connection, for a claim check (sink/nats/jsobj.h);
+ * its digest ("SHA-256=...") into digest. Synchronous: owner thread, rare.
+ */
+cdc_rc jssink_object_put(struct jssink *s, const char *bucket, const char *name, const void *data,
+                         size_t len, char *digest, size_t digest_cap,
+                         struct cdc_err *err) CDC_MUST_CHECK;
+
+/* `{prefix}.dlq.{rest}` for subject `{prefix}.{rest}` (else `{prefix}.dlq.{subject}`). */
+void jssink_dlq_subject(const char *prefix, const char *subject, char *out, size_t cap);
+
+/* "too_large", "rejected", "encode", "publish_failed". */
+const char *jssink_dlq_kind_name(enum jssink_dlq_kind k);
 
 /*
  * Resend what is due (owner thread; call it regularly, e.g. every loop turn):
