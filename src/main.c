@@ -5,6 +5,7 @@
  *
  *   cdc-handler [--config FILE] [-X key.path=value]... [options]
  *   cdc-handler tail [--config FILE] [-X ...] [--from-start]
+ *   cdc-handler setup-ddl [--config FILE] [-X ...] [--remove]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 #include "core/backoff.h"
 #include "pipeline/pipeline.h"
 #include "sink/nats/jssink.h"
+#include "source/pg/pgddl.h"
 
 #define MOD "main"
 
@@ -58,6 +60,7 @@ usage(FILE *out)
         out,
         "usage: cdc-handler [options]\n"
         "       cdc-handler tail [options] [--from-start]\n"
+        "       cdc-handler setup-ddl [options] [--remove]\n"
         "\n"
         "Streams committed row changes from PostgreSQL to NATS JetStream.\n"
         "\n"
@@ -66,10 +69,13 @@ usage(FILE *out)
         "      --dump-config          print the effective configuration (secrets masked), exit\n"
         "      --check-config         validate the configuration, exit 0 or 2\n"
         "      --accept-slot-position start from a slot that is ahead of the checkpoint\n"
+        "      --accept-schema-change go on past the incompatible schema change that stopped\n"
+        "                             the last run (cdc.schema_evolution.strict_mode)\n"
         "      --max-events N         stop after N events are acknowledged\n"
         "      --exit-when-idle MS    stop after MS ms without changes, once all are acked\n"
         "      --stop-at-lsn LSN      stop after the transaction that ends at or past LSN\n"
         "      --from-start           (tail) print the stream from its first message\n"
+        "      --remove               (setup-ddl) remove the DDL event triggers instead\n"
         "  -V, --version              print the version, exit\n"
         "  -h, --help                 this text\n"
         "\n"
@@ -84,6 +90,9 @@ struct args {
     bool check_config;
     bool tail;
     bool from_start;
+    bool setup_ddl;     /* the setup-ddl command */
+    bool remove;        /* setup-ddl --remove */
+    bool accept_schema; /* --accept-schema-change; the pipeline clears it once used */
     struct pipeline_opts popts;
 };
 
@@ -101,7 +110,17 @@ parse_i64(const char *s, int64_t *out)
 static int
 parse_args(int argc, char **argv, struct args *a)
 {
-    enum { O_DUMP = 256, O_CHECK, O_ACCEPT, O_MAX, O_IDLE, O_STOPLSN, O_FROMSTART };
+    enum {
+        O_DUMP = 256,
+        O_CHECK,
+        O_ACCEPT,
+        O_MAX,
+        O_IDLE,
+        O_STOPLSN,
+        O_FROMSTART,
+        O_ACCEPT_SCHEMA,
+        O_REMOVE
+    };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"dump-config", no_argument, NULL, O_DUMP},
@@ -111,14 +130,17 @@ parse_args(int argc, char **argv, struct args *a)
         {"exit-when-idle", required_argument, NULL, O_IDLE},
         {"stop-at-lsn", required_argument, NULL, O_STOPLSN},
         {"from-start", no_argument, NULL, O_FROMSTART},
+        {"accept-schema-change", no_argument, NULL, O_ACCEPT_SCHEMA},
+        {"remove", no_argument, NULL, O_REMOVE},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
 
-    if (argc > 1 && strcmp(argv[1], "tail") == 0) {
-        a->tail = true;
+    if (argc > 1 && (strcmp(argv[1], "tail") == 0 || strcmp(argv[1], "setup-ddl") == 0)) {
+        a->tail = strcmp(argv[1], "tail") == 0;
+        a->setup_ddl = !a->tail;
         argv++;
         argc--;
     }
@@ -162,6 +184,13 @@ parse_args(int argc, char **argv, struct args *a)
             break;
         case O_FROMSTART:
             a->from_start = true;
+            break;
+        case O_ACCEPT_SCHEMA:
+            a->accept_schema = true;
+            a->popts.accept_schema_change = &a->accept_schema;
+            break;
+        case O_REMOVE:
+            a->remove = true;
             break;
         case 'V':
             printf("cdc-handler %s\n", CDC_VERSION);
@@ -281,6 +310,22 @@ run_tail(const struct cdc_config *cfg, bool from_start)
     return EXIT_OK;
 }
 
+/* setup-ddl: install or remove the PostgreSQL DDL event triggers, once. */
+static int
+run_setup_ddl(const struct cdc_config *cfg, bool remove)
+{
+    struct cdc_err err;
+    cdc_rc rc = pgddl_setup(cfg, remove, &err);
+
+    if (rc != CDC_OK) {
+        log_error(MOD, "setup-ddl: %s", err.msg);
+        return rc == CDC_ERR_CONFIG ? EXIT_CONFIG : EXIT_FAIL;
+    }
+    log_info(MOD, "setup-ddl: DDL event triggers %s in database \"%s\"",
+             remove ? "removed" : "installed", cfg->rds.database ? cfg->rds.database : "");
+    return EXIT_OK;
+}
+
 /*
  * /health, /ready and /metrics on server.port (the design's liveness probe), and
  * /metrics also on monitoring.prometheus.port when that differs. A port that
@@ -350,6 +395,10 @@ main(int argc, char **argv)
     install_signals();
     if (a.tail) {
         code = run_tail(&cfg, a.from_start);
+        goto out;
+    }
+    if (a.setup_ddl) {
+        code = run_setup_ddl(&cfg, a.remove);
         goto out;
     }
     cdc_log_set_context(cfg.cdc.source_name, cfg.cdc.slot_name);

@@ -23,8 +23,10 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "pipeline/ackt.h"
+#include "pipeline/schematrack.h"
 #include "pipeline/seen.h"
 #include "sink/nats/jssink.h"
+#include "sink/nats/schemareg.h"
 #include "source/source.h"
 #include "transform/envelope.h"
 #include "transform/claim.h"
@@ -44,7 +46,9 @@ struct pipeline {
     struct jssink *sink;
     struct source *src;
     struct ackt *ackt;
-    struct seen seen; /* events already in the stream past the checkpoint */
+    struct schemareg *reg;       /* the schema registry's bucket; NULL: schema evolution off */
+    struct schematrack *schemas; /* per-table schema versions; NULL: schema evolution off */
+    struct seen seen;            /* events already in the stream past the checkpoint */
     uint64_t skipped; /* replayed events not published again because the stream has them */
     struct {          /* the per-table metrics row of the last relation published */
         const struct cdc_relation *rel;
@@ -88,6 +92,48 @@ on_relation(void *closure, struct cdc_relation *rel)
     if (n > 0)
         log_debug(MOD, "%u sensitive column(s) of \"%s\".\"%s\" left out of events", n, rel->schema,
                   rel->table);
+    /* its schema version, checked and registered; a failure stops the loop after src_next */
+    if (p->schemas != NULL)
+        schematrack_on_relation(p->schemas, rel);
+    else
+        rel->schema_version[0] = '\0';
+}
+
+static cdc_rc
+reg_get(void *closure, const char *key, struct cdc_buf *val, bool *found, struct cdc_err *err)
+{
+    return schemareg_get(closure, key, val, found, err);
+}
+
+static cdc_rc
+reg_put(void *closure, const char *key, const char *data, size_t len, struct cdc_err *err)
+{
+    return schemareg_put(closure, key, data, len, err);
+}
+
+/* cdc.schema_evolution.enabled: the registry (its own NATS connection) and the tracker. */
+static cdc_rc
+open_schemas(struct pipeline *p, struct cdc_err *err)
+{
+    struct schematrack_opts to;
+    struct jssink_opts so;
+    cdc_rc rc;
+
+    if (!p->cfg->cdc.schema_evolution_enabled)
+        return CDC_OK;
+    jssink_opts_init(&so);
+    pipeline_nats_opts(&so, p->cfg);
+    rc = schemareg_create(&p->reg, &so, SCHEMAREG_BUCKET, err);
+    if (rc != CDC_OK)
+        return rc;
+    memset(&to, 0, sizeof(to));
+    to.database = p->cfg->cdc.source_name;
+    to.strict = p->cfg->cdc.schema_evolution_strict;
+    to.accept = p->o->accept_schema_change;
+    to.store.get = reg_get;
+    to.store.put = reg_put;
+    to.store.closure = p->reg;
+    return schematrack_create(&p->schemas, &to, err);
 }
 
 /* libnats thread: a sampled publish's round trip. */
@@ -488,6 +534,8 @@ handle(struct pipeline *p, const struct src_out *out, bool *stop, struct cdc_err
                      p->skipped);
             seen_free(&p->seen);
         }
+        if (p->schemas != NULL)
+            schematrack_begin(p->schemas, out->key);
         return ackt_begin(p->ackt, out->key, atomic_load(&p->stream_seq), out->commit_time_us, err);
     case SRC_CHANGES:
         for (size_t i = 0; i < out->n_changes; i++) {
@@ -500,6 +548,8 @@ handle(struct pipeline *p, const struct src_out *out, bool *stop, struct cdc_err
         p->in_txn = false;
         p->last_commit_end = out->end;
         ackt_commit(p->ackt, out->end);
+        if (p->schemas != NULL)
+            schematrack_commit(p->schemas);
         metrics_inc(&p->m->transactions_total);
         if (p->o->stop_at_lsn != 0 && out->end >= p->o->stop_at_lsn)
             *stop = true;
@@ -623,6 +673,10 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
             metrics_inc(&p->m->errors_total[METRICS_ERR_SOURCE]);
             break;
         }
+        /* a relation met in that read may refuse to go on (strict mode): before publishing */
+        rc = schematrack_check(p->schemas, err);
+        if (rc != CDC_OK)
+            break;
         if (out.kind != SRC_NONE && out.kind != SRC_IDLE)
             p->last_data_ms = cdc_now_ms();
         rc = handle(p, &out, &finish, err);
@@ -700,6 +754,9 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
         return dep_failed(p, METRICS_DEP_NATS, METRICS_ERR_SINK, rc, err);
     p->max_payload = jssink_max_payload(p->sink);
     metrics_dep_up(p->m, METRICS_DEP_NATS);
+    rc = open_schemas(p, err);
+    if (rc != CDC_OK)
+        return rc;
     rc = src_create(&p->src, p->cfg, err);
     if (rc != CDC_OK)
         return rc;
@@ -785,6 +842,8 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     jssink_destroy(p.sink);
     src_destroy(p.src);
     ackt_destroy(p.ackt);
+    schematrack_destroy(p.schemas);
+    schemareg_destroy(p.reg);
     ckpt_close(p.ckpt);
     seen_free(&p.seen);
     cdc_buf_free(&p.payload);

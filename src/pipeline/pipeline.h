@@ -32,6 +32,7 @@ struct pipeline_opts {
     int64_t exit_when_idle_ms;   /* stop after this long without data, all acked; 0: never */
     cdc_lsn stop_at_lsn;         /* stop after the commit reaching this position; 0: never */
     bool accept_slot_position;   /* start from a slot that is ahead of the checkpoint */
+    bool *accept_schema_change;  /* --accept-schema-change (schematrack.h); NULL: not given */
     volatile sig_atomic_t *stop; /* set by the signal handler: shut down gracefully */
     struct cdc_metrics *metrics; /* counters for /metrics and /ready; NULL: a private one */
 };

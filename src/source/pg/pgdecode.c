@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event/jsonr.h"
 #include "source/pg/pgoutput.h"
 #include "source/pg/relcache.h"
 
@@ -38,6 +39,7 @@ struct pgd {
     size_t changes_cap;
     pgd_relation_hook on_relation; /* may be NULL */
     void *on_relation_closure;
+    struct cdc_buf ddl; /* the statement of the last DDL message, NUL-terminated */
 };
 
 void
@@ -82,6 +84,7 @@ pgd_destroy(struct pgd *d)
     relcache_destroy(d->rels);
     free(d->vals);
     free(d->changes);
+    cdc_buf_free(&d->ddl);
     free(d);
 }
 
@@ -297,6 +300,37 @@ pgd_on_truncate(struct pgd *d, const struct pgo_truncate *t, cdc_lsn wal_start, 
     return CDC_OK;
 }
 
+/*
+ * A DDL message of our event trigger (setup-ddl): one CDC_OP_DDL change whose
+ * text is the message's "command" member; content that is not such JSON is
+ * taken whole as the text, so a DDL event is never lost.
+ */
+static cdc_rc
+pgd_on_ddl(struct pgd *d, const struct pgo_message *m, cdc_lsn wal_start, struct pgd_out *out,
+           struct cdc_err *err)
+{
+    struct jsonr r, v;
+    struct cdc_change *ch;
+
+    cdc_buf_reset(&d->ddl);
+    jsonr_init(&r, (const char *) m->content, m->content_len);
+    if (!jsonr_member(&r, "command", &v) || !jsonr_string(&v, &d->ddl) ||
+        strlen(d->ddl.data) != d->ddl.len) {
+        cdc_buf_reset(&d->ddl);
+        cdc_buf_append(&d->ddl, m->content, m->content_len);
+        if (!cdc_buf_reserve(&d->ddl, 0))
+            return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory for a DDL message");
+    }
+    if (!cdc_buf_ok(&d->ddl) || pgd_reserve_changes(d, 1, err) != CDC_OK)
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory for a DDL message");
+    ch = pgd_next_change(d, 0, CDC_OP_DDL, NULL, wal_start);
+    ch->ddl = d->ddl.data;
+    out->kind = PGD_CHANGES;
+    out->changes = d->changes;
+    out->n_changes = 1;
+    return CDC_OK;
+}
+
 static void
 pgd_on_message(const struct pgo_message *m, struct pgd_out *out)
 {
@@ -330,6 +364,9 @@ pgd_feed(struct pgd *d, const uint8_t *msg, size_t len, cdc_lsn wal_start, struc
     case PGO_MSG_TRUNCATE:
         return pgd_on_truncate(d, &m.u.truncate, wal_start, out, err);
     case PGO_MSG_MESSAGE:
+        if (d->in_txn && (m.u.message.flags & PGO_MESSAGE_TRANSACTIONAL) != 0 &&
+            strcmp(m.u.message.prefix, PGD_DDL_PREFIX) == 0)
+            return pgd_on_ddl(d, &m.u.message, wal_start, out, err);
         pgd_on_message(&m.u.message, out);
         return CDC_OK;
     default: /* Origin, Type: nothing for the caller */

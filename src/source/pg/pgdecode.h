@@ -42,6 +42,16 @@ void pgd_destroy(struct pgd *d);
 typedef void (*pgd_relation_hook)(void *closure, struct cdc_relation *rel);
 void pgd_set_relation_hook(struct pgd *d, pgd_relation_hook fn, void *closure);
 
+/*
+ * The prefix of the logical decoding messages that `cdc-handler setup-ddl`'s
+ * event trigger writes (pg_logical_emit_message(true, PGD_DDL_PREFIX, json)).
+ * Such a message inside a transaction becomes one CDC_OP_DDL change (rel
+ * NULL, ddl = the JSON's "command" member, or the whole content when that
+ * cannot be read), numbered in the transaction like any change. Other
+ * messages (the heartbeat's) are PGD_MESSAGE.
+ */
+#define PGD_DDL_PREFIX "cdc_handler.ddl"
+
 enum pgd_kind {
     PGD_NONE = 0, /* Relation, Type, Origin: nothing for the caller */
     PGD_BEGIN,

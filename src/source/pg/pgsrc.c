@@ -504,6 +504,36 @@ fail:
     return rc;
 }
 
+cdc_rc
+pgsrc_exec_script(const struct pgsrc_opts *opts, const char *what, const char *sql,
+                  char sqlstate[6], struct cdc_err *err)
+{
+    PGresult *failed = NULL;
+    struct pgsrc *src;
+    cdc_rc rc;
+
+    sqlstate[0] = '\0';
+    rc = pgsrc_check_opts(opts, err);
+    if (rc != CDC_OK)
+        return rc;
+    src = calloc(1, sizeof(*src));
+    if (src == NULL)
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    rc = pgsrc_copy_opts(src, opts, err);
+    if (rc == CDC_OK)
+        rc = pgsrc_connect_one(src, false, &src->sql, err);
+    if (rc == CDC_OK)
+        rc = pgsrc_exec(src, src->sql, what, sql, 0, NULL, PGRES_COMMAND_OK, NULL, &failed, err);
+    if (failed != NULL) {
+        const char *st = PQresultErrorField(failed, PG_DIAG_SQLSTATE);
+
+        snprintf(sqlstate, 6, "%s", st != NULL ? st : "");
+        PQclear(failed);
+    }
+    pgsrc_destroy(src);
+    return rc;
+}
+
 static cdc_rc
 pgsrc_identify(struct pgsrc *src, struct pgsrc_slot_info *out, struct cdc_err *err)
 {
@@ -811,7 +841,11 @@ pgsrc_start_command(struct pgsrc *src, cdc_lsn start_lsn, struct cdc_buf *b, str
             cdc_buf_putc(b, '\'');
         cdc_buf_putc(b, *p);
     }
-    cdc_buf_puts(b, "')");
+    cdc_buf_putc(b, '\'');
+    /* logical decoding messages (setup-ddl's DDL events), an option of pgoutput 14+ */
+    if (PQserverVersion(src->repl) >= 140000)
+        cdc_buf_puts(b, ", messages 'true'");
+    cdc_buf_putc(b, ')');
     PQfreemem(ident);
     if (!cdc_buf_ok(b))
         return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory building START_REPLICATION");

@@ -186,11 +186,22 @@ cdc_lsn pgsrc_flushed(const struct pgsrc *src);
 cdc_lsn pgsrc_received(const struct pgsrc *src);
 
 /*
+ * Connect with opts on a plain SQL connection only (no replication
+ * connection, no slot or publication work), run sql (one or more statements,
+ * one implicit transaction) and disconnect. On failure sqlstate holds the
+ * server's SQLSTATE ("" if none) and err says what failed ("could not
+ * <what>: ..."). Codes as pgsrc_create's; a refused statement is
+ * CDC_ERR_FATAL. For `cdc-handler setup-ddl` (pgddl.c).
+ */
+cdc_rc pgsrc_exec_script(const struct pgsrc_opts *opts, const char *what, const char *sql,
+                         char sqlstate[6], struct cdc_err *err) CDC_MUST_CHECK;
+
+/*
  * Write a heartbeat into the database's WAL on the SQL connection: a
  * transactional pg_logical_emit_message(true, 'cdc_handler.heartbeat', now).
  * It is a transaction of this database, so the slot's position moves on an
  * idle or filtered database (a non-transactional message would not). Not
- * published (pgoutput sends messages only when asked). CDC_ERR_FATAL when
+ * published: the decoder passes only setup-ddl's messages on as changes. CDC_ERR_FATAL when
  * we may not call it (permission), CDC_ERR_RETRY when the connection is lost.
  */
 cdc_rc pgsrc_heartbeat(struct pgsrc *src, struct cdc_err *err) CDC_MUST_CHECK;

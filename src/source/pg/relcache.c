@@ -117,6 +117,7 @@ relcache_build(const struct pgo_relation *r)
         return NULL;
     rel->id = r->relid;
     rel->replident = r->replident;
+    rel->schema_version[0] = '\0'; /* the pipeline's relation hook fills it */
     rel->ncols = r->ncols;
     rel->cols = (struct cdc_column *) (rel + 1);
     p = (char *) rel + head;
