@@ -70,6 +70,8 @@ struct cdc_relation {
     char replident;     /* PostgreSQL replica identity: 'd', 'n', 'f', 'i' */
     uint32_t ncols;
     struct cdc_column *cols;
+    char schema_version[17]; /* 16 hex digits: hash of column names and types (transform/schema.c);
+                                "" = unknown */
 };
 
 enum cdc_vstate {

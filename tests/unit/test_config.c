@@ -231,6 +231,7 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "nats.request_timeout",
                                        "nats.stream",
                                        "nats.subject_prefix",
+                                       "nats.subject_template",
                                        "nats.stream_storage",
                                        "nats.stream_replicas",
                                        "nats.duplicate_window",
@@ -256,6 +257,9 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.slot_name",
                                        "cdc.publication",
                                        "cdc.source_name",
+                                       "cdc.format",
+                                       "cdc.cloudevents",
+                                       "cdc.metadata",
                                        "monitoring.prometheus.enabled",
                                        "monitoring.prometheus.port",
                                        "monitoring.logging.level",
@@ -1137,6 +1141,7 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  request_timeout: 10s\n"
                              "  stream: \"CDC\"\n"
                              "  subject_prefix: \"cdc\"\n"
+                             "  subject_template: \"{prefix}.{database}.{schema}.{table}\"\n"
                              "  stream_storage: file\n"
                              "  stream_replicas: 1\n"
                              "  duplicate_window: 2m\n"
@@ -1165,6 +1170,9 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  slot_name: \"cdc_handler\"\n"
                              "  publication: \"cdc_handler\"\n"
                              "  source_name: \"\"\n"
+                             "  format: native\n"
+                             "  cloudevents: false\n"
+                             "  metadata: {}\n"
                              "monitoring:\n"
                              "  prometheus:\n"
                              "    enabled: true\n"
