@@ -121,6 +121,23 @@ cfg_dump_list(FILE *out, const struct cfg_strlist *l, int depth)
 }
 
 static void
+cfg_dump_map(FILE *out, const struct cfg_strmap *m, int depth)
+{
+    if (m->n == 0) {
+        fputs(" {}\n", out);
+        return;
+    }
+    fputc('\n', out);
+    for (int i = 0; i < m->n; i++) {
+        fprintf(out, "%*s", 2 * (depth + 1), "");
+        cfg_dump_quoted(out, m->keys[i]);
+        fputs(": ", out);
+        cfg_dump_string(out, m->values[i], false);
+        fputc('\n', out);
+    }
+}
+
+static void
 cfg_dump_value(FILE *out, const struct cdc_config *cfg, int ki, int depth)
 {
     const struct cfg_key *k = &cfg_keys[ki];
@@ -154,6 +171,9 @@ cfg_dump_value(FILE *out, const struct cdc_config *cfg, int ki, int depth)
         break;
     case CFG_T_LIST:
         cfg_dump_list(out, f, depth);
+        return;
+    case CFG_T_MAP:
+        cfg_dump_map(out, f, depth);
         return;
     }
     fputc('\n', out);

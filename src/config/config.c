@@ -32,6 +32,7 @@ static const char *const cfg_auth_names[] = {"password", "iam", NULL};
 static const char *const cfg_storage_names[] = {"file", "memory", NULL};
 static const char *const cfg_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const cfg_format_names[] = {"json", "text", NULL};
+static const char *const cfg_event_format_names[] = {"native", "debezium", NULL};
 
 #define CFG_OFF(f) offsetof(struct cdc_config, f)
 #define CFG_NOMAX  INT64_MAX
@@ -46,6 +47,7 @@ static const char *const cfg_format_names[] = {"json", "text", NULL};
 #define K_ENUM(p, f, e, n)    {p, CFG_T_ENUM, CFG_OFF(f), e, 0, 0, n, false}
 #define K_WORD(p, f, e, n)    {p, CFG_T_WORD, CFG_OFF(f), e, 0, 0, n, false}
 #define K_LIST(p, f, e)       {p, CFG_T_LIST, CFG_OFF(f), e, 0, 0, NULL, false}
+#define K_MAP(p, f)           {p, CFG_T_MAP, CFG_OFF(f), NULL, 0, 0, NULL, false}
 /* clang-format on */
 
 /* Sections must stay contiguous: cfg_dump() prints them in this order. */
@@ -73,6 +75,7 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_DUR("nats.request_timeout", nats.request_timeout_ms, NULL, 1),
     K_STR("nats.stream", nats.stream, NULL),
     K_STR("nats.subject_prefix", nats.subject_prefix, NULL),
+    K_STR("nats.subject_template", nats.subject_template, NULL),
     K_ENUM("nats.stream_storage", nats.stream_storage, NULL, cfg_storage_names),
     K_INT("nats.stream_replicas", nats.stream_replicas, NULL, 1, 5),
     K_DUR("nats.duplicate_window", nats.duplicate_window_ms, NULL, 1),
@@ -102,6 +105,9 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_STR("cdc.source_name", cdc.source_name, NULL),
     K_BOOL("cdc.dlq_on_publish_failure", cdc.dlq_on_publish_failure),
     K_STR("cdc.claim_check_bucket", cdc.claim_check_bucket, NULL),
+    K_ENUM("cdc.format", cdc.format, NULL, cfg_event_format_names),
+    K_BOOL("cdc.cloudevents", cdc.cloudevents),
+    K_MAP("cdc.metadata", cdc.metadata),
 
     K_BOOL("monitoring.prometheus.enabled", monitoring.prometheus_enabled),
     K_INT("monitoring.prometheus.port", monitoring.prometheus_port, "PROMETHEUS_PORT", 1, 65535),
@@ -112,7 +118,8 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
 _Static_assert(sizeof(enum cfg_engine) == sizeof(int) && sizeof(enum cfg_ssl_mode) == sizeof(int) &&
                    sizeof(enum cfg_rds_auth) == sizeof(int) &&
                    sizeof(enum cfg_storage) == sizeof(int) &&
-                   sizeof(enum cfg_log_format) == sizeof(int),
+                   sizeof(enum cfg_log_format) == sizeof(int) &&
+                   sizeof(enum cfg_format) == sizeof(int),
                "CFG_T_ENUM fields are stored as int");
 
 /* Where the value being set was written, for problem messages. */
@@ -216,6 +223,58 @@ cfg_list_push_split(struct cfg_strlist *l, const char *s, int line)
 }
 
 static void
+cfg_map_clear(struct cfg_strmap *m)
+{
+    for (int i = 0; i < m->n; i++) {
+        free(m->keys[i]);
+        free(m->values[i]);
+    }
+    free(m->keys);
+    free(m->values);
+    free(m->lines);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Set key k (k[0..kn)) to v[0..vn) in m: replaces an existing entry, else appends. */
+static bool
+cfg_map_put(struct cfg_strmap *m, const char *k, size_t kn, const char *v, size_t vn, int line)
+{
+    char *key, *val, **keys, **values;
+    int *lines;
+
+    if ((val = strndup(v, vn)) == NULL)
+        return false;
+    for (int i = 0; i < m->n; i++) {
+        if (strlen(m->keys[i]) == kn && memcmp(m->keys[i], k, kn) == 0) {
+            free(m->values[i]);
+            m->values[i] = val;
+            m->lines[i] = line;
+            return true;
+        }
+    }
+    key = strndup(k, kn);
+    keys = realloc(m->keys, sizeof(*keys) * (size_t) (m->n + 1));
+    if (keys != NULL)
+        m->keys = keys;
+    values = realloc(m->values, sizeof(*values) * (size_t) (m->n + 1));
+    if (values != NULL)
+        m->values = values;
+    lines = realloc(m->lines, sizeof(*lines) * (size_t) (m->n + 1));
+    if (lines != NULL)
+        m->lines = lines;
+    if (key == NULL || keys == NULL || values == NULL || lines == NULL) {
+        free(key);
+        free(val);
+        return false;
+    }
+    m->keys[m->n] = key;
+    m->values[m->n] = val;
+    m->lines[m->n] = line;
+    m->n++;
+    return true;
+}
+
+static void
 cfg_set_default_str(char **field, const char *v)
 {
     /* cfg_init() cannot fail: on OOM the field stays NULL and cfg_check() reports it */
@@ -238,6 +297,8 @@ cfg_init(struct cdc_config *cfg)
     cfg->nats.request_timeout_ms = 10000;
     cfg_set_default_str(&cfg->nats.stream, "CDC");
     cfg_set_default_str(&cfg->nats.subject_prefix, "cdc");
+    /* SUBJ_DEFAULT_TEMPLATE (transform/subject.h) */
+    cfg_set_default_str(&cfg->nats.subject_template, "{prefix}.{database}.{schema}.{table}");
     cfg->nats.stream_storage = CFG_STORAGE_FILE;
     cfg->nats.stream_replicas = 1;
     cfg->nats.duplicate_window_ms = 2 * 60 * 1000;
@@ -270,6 +331,8 @@ cfg_free(struct cdc_config *cfg)
             free(*(char **) f);
         else if (cfg_keys[i].type == CFG_T_LIST)
             cfg_list_clear(f);
+        else if (cfg_keys[i].type == CFG_T_MAP)
+            cfg_map_clear(f);
     }
     free(cfg->path);
     memset(cfg, 0, sizeof(*cfg));
@@ -773,6 +836,48 @@ cfg_set_list_csv(struct cfg_loader *ld, int ki, const char *v, const struct cfg_
     cfg_set_list(ld, ki, &l, loc, ip);
 }
 
+/* Replace a map key's value with *m (taken over). */
+static void
+cfg_set_map(struct cfg_loader *ld, int ki, struct cfg_strmap *m, const struct cfg_loc *loc)
+{
+    struct cfg_strmap *f = cfg_field(ld->cfg, ki);
+
+    cfg_map_clear(f);
+    *f = *m;
+    memset(m, 0, sizeof(*m));
+    cfg_set_origin(ld->cfg, ki, loc, NULL);
+}
+
+/* A map key from "k=v,k2=v2" (override, YAML scalar). An empty string clears it. */
+static void
+cfg_set_map_csv(struct cfg_loader *ld, int ki, const char *v, const struct cfg_loc *loc)
+{
+    struct cfg_strmap m = {0};
+    struct cfg_strlist l = {0};
+    bool ok = cfg_list_push_split(&l, v, loc->line);
+
+    for (int i = 0; ok && i < l.n; i++) {
+        const char *eq = strchr(l.items[i], '=');
+
+        if (eq == NULL || eq == l.items[i]) {
+            cfg_problem(ld, loc, cfg_keys[ki].path,
+                        "expected a mapping, or name=value pairs separated by commas");
+            cfg_list_clear(&l);
+            cfg_map_clear(&m);
+            return;
+        }
+        ok = cfg_map_put(&m, l.items[i], (size_t) (eq - l.items[i]), eq + 1, strlen(eq + 1),
+                         loc->line);
+    }
+    cfg_list_clear(&l);
+    if (!ok) {
+        ld->nomem = true;
+        cfg_map_clear(&m);
+        return;
+    }
+    cfg_set_map(ld, ki, &m, loc);
+}
+
 /* ---- the YAML file --------------------------------------------------------------------------- */
 
 static const char *
@@ -872,6 +977,53 @@ cfg_set_list_node(struct cfg_loader *ld, yaml_document_t *doc, int ki, yaml_node
     cfg_list_clear(&l);
 }
 
+/* A YAML mapping of scalars into a map key; values are interpolated, keys are not. */
+static void
+cfg_set_map_node(struct cfg_loader *ld, yaml_document_t *doc, int ki, yaml_node_t *n,
+                 const struct cfg_loc *loc)
+{
+    struct cfg_strmap m = {0};
+    bool ok = true;
+
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(doc, p->value);
+        struct cfg_loc kloc = {CFG_SRC_FILE, cfg_node_line(kn), NULL};
+        const char *k = (const char *) kn->data.scalar.value;
+        struct cfg_interp ip;
+
+        if (kn->type != YAML_SCALAR_NODE || vn->type != YAML_SCALAR_NODE) {
+            cfg_problem(ld, &kloc, cfg_keys[ki].path, "names and values must be scalars, got %s",
+                        cfg_node_kind(kn->type != YAML_SCALAR_NODE ? kn : vn));
+            ok = false;
+            continue;
+        }
+        if (*k == '\0') {
+            cfg_problem(ld, &kloc, cfg_keys[ki].path, "a name is empty");
+            ok = false;
+            continue;
+        }
+        for (int i = 0; i < m.n; i++)
+            if (strcmp(m.keys[i], k) == 0) {
+                cfg_problem(ld, &kloc, cfg_keys[ki].path,
+                            "duplicate name \"%s\" (first at line %d)", m.keys[i], m.lines[i]);
+                ok = false;
+            }
+        if (!ok || !cfg_node_value(ld, ki, vn, &kloc, &ip)) {
+            ok = false;
+            continue;
+        }
+        if (!cfg_map_put(&m, k, strlen(k), ip.value, strlen(ip.value), kloc.line)) {
+            ld->nomem = true;
+            ok = false;
+        }
+        free(ip.value);
+    }
+    if (ok)
+        cfg_set_map(ld, ki, &m, loc);
+    cfg_map_clear(&m);
+}
+
 static void
 cfg_set_node(struct cfg_loader *ld, yaml_document_t *doc, int ki, yaml_node_t *n,
              const struct cfg_loc *loc)
@@ -884,9 +1036,16 @@ cfg_set_node(struct cfg_loader *ld, yaml_document_t *doc, int ki, yaml_node_t *n
                     ld->cfg->origin[ki].line);
         return;
     }
+    if (k->type == CFG_T_MAP && n->type == YAML_MAPPING_NODE) {
+        cfg_set_map_node(ld, doc, ki, n, loc);
+        return;
+    }
     if (n->type == YAML_MAPPING_NODE || (n->type == YAML_SEQUENCE_NODE && k->type != CFG_T_LIST)) {
         cfg_problem(ld, loc, k->path, "expected %s, got %s",
-                    k->type == CFG_T_LIST ? "a list" : "a scalar value", cfg_node_kind(n));
+                    k->type == CFG_T_LIST  ? "a list"
+                    : k->type == CFG_T_MAP ? "a mapping"
+                                           : "a scalar value",
+                    cfg_node_kind(n));
         return;
     }
     if (n->type == YAML_SEQUENCE_NODE) {
@@ -897,6 +1056,8 @@ cfg_set_node(struct cfg_loader *ld, yaml_document_t *doc, int ki, yaml_node_t *n
         return;
     if (k->type == CFG_T_LIST)
         cfg_set_list_csv(ld, ki, ip.value, loc, &ip);
+    else if (k->type == CFG_T_MAP)
+        cfg_set_map_csv(ld, ki, ip.value, loc);
     else
         cfg_set_scalar(ld, ki, ip.value, loc, &ip);
     free(ip.value);
@@ -1115,6 +1276,25 @@ cfg_apply_env(struct cfg_loader *ld)
     }
 }
 
+/* -X map.path.NAME=value: set one entry of a map key. Returns false if key names no map entry. */
+static bool
+cfg_override_map_entry(struct cfg_loader *ld, const struct cfg_loc *loc, const char *key,
+                       const char *v)
+{
+    for (int i = 0; i < CFG_NKEYS; i++) {
+        size_t n = strlen(cfg_keys[i].path);
+
+        if (cfg_keys[i].type != CFG_T_MAP || strncmp(key, cfg_keys[i].path, n) != 0 ||
+            key[n] != '.' || key[n + 1] == '\0')
+            continue;
+        if (!cfg_map_put(cfg_field(ld->cfg, i), key + n + 1, strlen(key + n + 1), v, strlen(v), 0))
+            ld->nomem = true;
+        cfg_set_origin(ld->cfg, i, loc, NULL);
+        return true;
+    }
+    return false;
+}
+
 static void
 cfg_apply_override(struct cfg_loader *ld, const char *o)
 {
@@ -1134,10 +1314,13 @@ cfg_apply_override(struct cfg_loader *ld, const char *o)
     }
     snprintf(key, sizeof(key), "%.*s", (int) (eq - o), o);
     if ((ki = cfg_key_find(key)) < 0) {
-        cfg_unknown_key(ld, &loc, key);
+        if (!cfg_override_map_entry(ld, &loc, key, eq + 1))
+            cfg_unknown_key(ld, &loc, key);
         return;
     }
-    if (cfg_keys[ki].type == CFG_T_LIST)
+    if (cfg_keys[ki].type == CFG_T_MAP)
+        cfg_set_map_csv(ld, ki, eq + 1, &loc);
+    else if (cfg_keys[ki].type == CFG_T_LIST)
         cfg_set_list_csv(ld, ki, eq + 1, &loc, NULL);
     else
         cfg_set_scalar(ld, ki, eq + 1, &loc, NULL);

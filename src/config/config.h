@@ -23,12 +23,21 @@ enum cfg_ssl_mode { CFG_SSL_DISABLE = 0, CFG_SSL_REQUIRE, CFG_SSL_VERIFY_CA, CFG
 enum cfg_rds_auth { CFG_AUTH_PASSWORD = 0, CFG_AUTH_IAM };
 enum cfg_storage { CFG_STORAGE_FILE = 0, CFG_STORAGE_MEMORY };
 enum cfg_log_format { CFG_LOG_JSON = 0, CFG_LOG_TEXT };
+enum cfg_format { CFG_FORMAT_NATIVE = 0, CFG_FORMAT_DEBEZIUM };
 
 /* A list of strings (nats.urls, cdc.table_filters, cdc.sensitive_fields). */
 struct cfg_strlist {
     char **items;
     int n;
     int *lines; /* per item: its 1-based line in the file, 0 if not from the file; may be NULL */
+};
+
+/* A mapping of strings to strings (cdc.metadata), in file order, keys unique. */
+struct cfg_strmap {
+    char **keys;
+    char **values;
+    int n;
+    int *lines; /* per entry: its 1-based line in the file, 0 if not from the file; may be NULL */
 };
 
 /* Where a key's value came from, so cfg_check() can point at the culprit. */
@@ -45,7 +54,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 52
+#define CFG_NKEYS 56
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -81,6 +90,9 @@ struct cdc_config {
         int64_t request_timeout_ms; /* nats.request_timeout, default 10s */
         char *stream;               /* nats.stream, default "CDC" */
         char *subject_prefix;       /* nats.subject_prefix, default "cdc" */
+        char *subject_template;     /* nats.subject_template, default
+                                       "{prefix}.{database}.{schema}.{table}";     tokens {op} and
+                                       {pk_hash:N} too (transform/subject.h) */
         enum cfg_storage stream_storage; /* nats.stream_storage, default file */
         int stream_replicas;             /* nats.stream_replicas, default 1 */
         int64_t duplicate_window_ms;     /* nats.duplicate_window, default 2m */
@@ -124,6 +136,9 @@ struct cdc_config {
                                                 refused max_retry_attempts times stops the run */
         char *claim_check_bucket; /* cdc.claim_check_bucket, default "cdc_large_events", "":
                                      off: where events too large for NATS are stored */
+        enum cfg_format format;   /* cdc.format: native (default) or debezium */
+        bool cloudevents; /* cdc.cloudevents, default false: CloudEvents binary-mode headers */
+        struct cfg_strmap metadata; /* cdc.metadata: static labels put in every event's metadata */
     } cdc;
 
     struct {
@@ -148,7 +163,9 @@ enum cfg_type {
     CFG_T_BOOL, /* bool */
     CFG_T_ENUM, /* an enum (int-sized), value = index in names[] */
     CFG_T_WORD, /* char *, one of names[] (monitoring.logging.level) */
-    CFG_T_LIST  /* struct cfg_strlist */
+    CFG_T_LIST, /* struct cfg_strlist */
+    CFG_T_MAP   /* struct cfg_strmap: a YAML mapping of scalars; "k=v,k2=v2" from -X, and
+                   -X key.path.NAME=value sets one entry */
 };
 
 struct cfg_key {

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "checkpoint/ckpt.h"
+#include "transform/subject.h"
 
 struct cfg_checker {
     const struct cdc_config *cfg;
@@ -468,6 +469,32 @@ chk_files(struct cfg_checker *ck)
                     0, "nats.tls.cert_file and nats.tls.key_file go together (mutual TLS)");
 }
 
+/* nats.subject_template: tokens known, N in range, covered by the stream's "{prefix}.>". */
+static void
+chk_subject_template(struct cfg_checker *ck)
+{
+    const struct cdc_config *cfg = ck->cfg;
+    struct subj_tmpl t;
+    struct cdc_err e;
+
+    if (!chk_is_set(cfg->nats.subject_prefix))
+        return; /* reported as required already */
+    if (subj_tmpl_compile(&t, cfg->nats.subject_template, cfg->nats.subject_prefix, &e) != CDC_OK)
+        chk_problem(ck, chk_key("nats.subject_template"), 0, "%s", e.msg);
+}
+
+/* cdc.metadata: names not empty (values may be). */
+static void
+chk_metadata(struct cfg_checker *ck)
+{
+    const struct cfg_strmap *m = &ck->cfg->cdc.metadata;
+
+    for (int i = 0; i < m->n; i++)
+        if (m->keys[i] == NULL || m->keys[i][0] == '\0')
+            chk_problem(ck, chk_key("cdc.metadata"), m->lines ? m->lines[i] : 0,
+                        "entry %d has an empty name", i + 1);
+}
+
 cdc_rc
 cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
 {
@@ -483,11 +510,13 @@ cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
     chk_nats_urls(&ck);
     chk_stream(&ck);
     chk_subject_prefix(&ck);
+    chk_subject_template(&ck);
     chk_slot_name(&ck);
     chk_source_name(&ck);
     chk_claim_bucket(&ck);
     chk_list_items(&ck, "cdc.table_filters", &cfg->cdc.table_filters);
     chk_list_items(&ck, "cdc.sensitive_fields", &cfg->cdc.sensitive_fields);
+    chk_metadata(&ck);
     chk_rds_auth(&ck);
     chk_nats_auth(&ck);
     chk_files(&ck);

@@ -56,13 +56,17 @@ struct pipeline {
         uint32_t idx;
     } mrow;
     struct env_ctx env;
+    struct subj_tmpl subj;  /* nats.subject_template, compiled */
     struct cdc_buf payload; /* reused for every event */
     struct cdc_buf subject; /* reused for every event */
     struct cdc_buf claim;   /* a claim-check event (rare) */
     size_t max_payload;     /* jssink_max_payload() when the sink was opened */
+    struct cdc_buf scratch; /* reused: the key values hashed by {pk_hash:N} */
     char event_id[256];
-    cdc_lsn hdr_lsn;                   /* commit LSN that hdr_lsn_text spells */
+    cdc_lsn hdr_lsn;                   /* commit LSN that hdr_lsn_text and ce_time spell */
     char hdr_lsn_text[CDC_LSN_STRLEN]; /* Cdc-Commit-Lsn header value */
+    struct cdc_buf ce_time;            /* ce-time header value: the commit time */
+    struct cdc_buf ce_source;          /* ce-source header value */
     _Atomic uint64_t acked;            /* written by the ack thread */
     _Atomic uint64_t stream_seq;       /* highest stream sequence acked */
     uint64_t published;
@@ -417,12 +421,11 @@ checkpoint(struct pipeline *p, struct cdc_err *err)
  * Cdc-Claim-Check). When that cannot be done, dead-letter it with the reason.
  */
 static cdc_rc
-publish_large(struct pipeline *p, const struct cdc_change *ch, const struct jssink_hdr *lsn,
+publish_large(struct pipeline *p, const struct cdc_change *ch, struct jssink_hdr *hdr, int n_hdr,
               struct cdc_err *err)
 {
     const char *bucket = p->cfg->cdc.claim_check_bucket;
     char digest[64], where[400], why[CDC_ERR_MSG_MAX];
-    struct jssink_hdr hdr[2] = {*lsn, {"Cdc-Claim-Check", where}};
     struct cdc_err oerr;
     int n;
 
@@ -443,8 +446,9 @@ publish_large(struct pipeline *p, const struct cdc_change *ch, const struct jssi
                      "event %s (%zu bytes) stored in object store bucket \"%s\"; a claim "
                      "check is published on %s",
                      p->event_id, p->payload.len, bucket, p->subject.data);
+            hdr[n_hdr++] = (struct jssink_hdr){"Cdc-Claim-Check", where};
             return jssink_publish(p->sink, p->subject.data, p->event_id, p->claim.data,
-                                  p->claim.len, hdr, 2, err);
+                                  p->claim.len, hdr, n_hdr, err);
         }
         if (n > 0 && (size_t) n < sizeof(why))
             snprintf(why + n, sizeof(why) - (size_t) n, ", and the claim check failed: %.300s",
@@ -452,13 +456,42 @@ publish_large(struct pipeline *p, const struct cdc_change *ch, const struct jssi
     }
     log_error(MOD, "event %s on %s dead-lettered: %s", p->event_id, p->subject.data, why);
     return jssink_publish_dlq(p->sink, p->subject.data, p->event_id, JSSINK_DLQ_TOO_LARGE, why,
-                              p->payload.data, p->payload.len, lsn, 1, err);
+                              p->payload.data, p->payload.len, hdr, n_hdr, err);
+}
+
+/* The headers of one event: Cdc-Commit-Lsn, Cdc-Event-Version, and CloudEvents' if configured. */
+static int
+fill_headers(struct pipeline *p, const struct cdc_change *ch, struct jssink_hdr *h)
+{
+    int n = 0;
+
+    /* the same for every event of a transaction: format them once per transaction */
+    if (ch->commit_lsn != p->hdr_lsn || p->ce_time.len == 0) {
+        p->hdr_lsn = ch->commit_lsn;
+        snprintf(p->hdr_lsn_text, sizeof(p->hdr_lsn_text), CDC_LSN_FMT,
+                 CDC_LSN_ARGS(ch->commit_lsn));
+        cdc_buf_reset(&p->ce_time);
+        env_put_time(&p->ce_time, ch->commit_time_us);
+    }
+    h[n++] = (struct jssink_hdr){"Cdc-Commit-Lsn", p->hdr_lsn_text};
+    h[n++] = (struct jssink_hdr){"Cdc-Event-Version", ENV_EVENT_VERSION_STR};
+    if (!p->cfg->cdc.cloudevents)
+        return n;
+    /* CloudEvents binary content mode: the attributes as ce- headers, the event as the data */
+    h[n++] = (struct jssink_hdr){"ce-specversion", "1.0"};
+    h[n++] = (struct jssink_hdr){"ce-id", p->event_id};
+    h[n++] = (struct jssink_hdr){"ce-type", env_event_type(ch->op)};
+    h[n++] = (struct jssink_hdr){"ce-source", p->ce_source.data};
+    h[n++] = (struct jssink_hdr){"ce-time", p->ce_time.data};
+    h[n++] = (struct jssink_hdr){"content-type", "application/json"};
+    return n;
 }
 
 static cdc_rc
 publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *err)
 {
-    struct jssink_hdr hdr;
+    struct jssink_hdr hdr[10]; /* fill_headers() gives at most 8; publish_large() adds one */
+    int n_hdr;
     cdc_rc rc;
 
     if (p->seen.n > 0 && seen_has(&p->seen, ch->commit_lsn, ch->seq)) {
@@ -471,25 +504,18 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
     }
     cdc_buf_reset(&p->payload);
     cdc_buf_reset(&p->subject);
-    subj_build(&p->subject, p->cfg->nats.subject_prefix, p->cfg->cdc.source_name,
-               ch->rel ? ch->rel->schema : "", ch->rel ? ch->rel->table : "");
-    if (!cdc_buf_ok(&p->subject))
-        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory encoding an event");
+    subj_tmpl_render(&p->subj, &p->subject, p->cfg->nats.subject_prefix, p->cfg->cdc.source_name,
+                     ch, &p->scratch);
     env_event_id(&p->env, ch, p->event_id, sizeof(p->event_id));
-    /* the same for every event of a transaction: format it once per transaction */
-    if (ch->commit_lsn != p->hdr_lsn) {
-        p->hdr_lsn = ch->commit_lsn;
-        snprintf(p->hdr_lsn_text, sizeof(p->hdr_lsn_text), CDC_LSN_FMT,
-                 CDC_LSN_ARGS(ch->commit_lsn));
-    }
-    hdr.name = "Cdc-Commit-Lsn";
-    hdr.value = p->hdr_lsn_text;
+    n_hdr = fill_headers(p, ch, hdr);
+    if (!cdc_buf_ok(&p->subject) || !cdc_buf_ok(&p->scratch) || !cdc_buf_ok(&p->ce_time))
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory encoding an event");
     rc = env_encode(&p->env, ch, &p->payload, err);
     if (rc == CDC_OK && !cdc_buf_ok(&p->payload))
         rc = cdc_err_set(err, CDC_ERR_NOMEM, "out of memory encoding an event");
-    /* count it first: its ack may arrive before the publish returns */
     if (rc == CDC_ERR_NOMEM)
         return rc;
+    /* count it first: its ack may arrive before the publish returns */
     ackt_sent(p->ackt);
     if (rc != CDC_OK) {
         char why[CDC_ERR_MSG_MAX];
@@ -498,12 +524,12 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
         log_error(MOD, "event %s on %s could not be encoded, dead-lettered: %s", p->event_id,
                   p->subject.data, why);
         rc = jssink_publish_dlq(p->sink, p->subject.data, p->event_id, JSSINK_DLQ_ENCODE, why, NULL,
-                                0, &hdr, 1, err);
+                                0, hdr, n_hdr, err);
     } else if (p->payload.len + PIPELINE_HDR_ROOM > p->max_payload) {
-        rc = publish_large(p, ch, &hdr, err);
+        rc = publish_large(p, ch, hdr, n_hdr, err);
     } else {
         rc = jssink_publish(p->sink, p->subject.data, p->event_id, p->payload.data, p->payload.len,
-                            &hdr, 1, err);
+                            hdr, n_hdr, err);
     }
     if (rc != CDC_OK)
         return rc;
@@ -812,6 +838,40 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     return shutdown_gracefully(p, err);
 }
 
+/* The envelope's format and enrichment, the subject template and ce-source, from the config. */
+static cdc_rc
+prepare_events(struct pipeline *p, struct cdc_err *err)
+{
+    static const char *const engines[] = {[CFG_ENGINE_POSTGRES] = "postgres",
+                                          [CFG_ENGINE_MYSQL] = "mysql",
+                                          [CFG_ENGINE_MARIADB] = "mariadb"};
+    const struct cdc_config *c = p->cfg;
+    struct env_opts eo;
+    cdc_rc rc;
+
+    env_ctx_init(&p->env, c->cdc.source_name);
+    env_opts_init(&eo);
+    eo.format = c->cdc.format == CFG_FORMAT_DEBEZIUM ? ENV_FORMAT_DEBEZIUM : ENV_FORMAT_NATIVE;
+    eo.engine = (unsigned) c->rds.engine <= CFG_ENGINE_MARIADB ? engines[c->rds.engine] : NULL;
+    eo.host = c->rds.endpoint;
+    eo.database = c->rds.database;
+    eo.handler_version = CDC_VERSION;
+    eo.label_keys = (const char *const *) c->cdc.metadata.keys;
+    eo.label_values = (const char *const *) c->cdc.metadata.values;
+    eo.n_labels = c->cdc.metadata.n;
+    rc = env_ctx_configure(&p->env, &eo, err);
+    if (rc != CDC_OK)
+        return rc;
+    rc = subj_tmpl_compile(&p->subj, c->nats.subject_template, c->nats.subject_prefix, err);
+    if (rc != CDC_OK)
+        return cdc_err_prefix(err, "nats.subject_template");
+    cdc_buf_puts(&p->ce_source, "/cdc-handler/");
+    subj_put_token(&p->ce_source, p->env.source, p->env.source_len);
+    if (!cdc_buf_ok(&p->ce_source))
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    return CDC_OK;
+}
+
 cdc_rc
 pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct cdc_err *err)
 {
@@ -829,8 +889,9 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
         metrics_init(&p.own_metrics);
         p.m = &p.own_metrics;
     }
-    env_ctx_init(&p.env, o->cfg->cdc.source_name);
-    rc = run(&p, res, err);
+    rc = prepare_events(&p, err);
+    if (rc == CDC_OK)
+        rc = run(&p, res, err);
     if (rc != CDC_OK && res->streamed) {
         struct cdc_err cerr; /* keep what was acked before the failure; err keeps the cause */
 
@@ -849,5 +910,9 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     cdc_buf_free(&p.payload);
     cdc_buf_free(&p.subject);
     cdc_buf_free(&p.claim);
+    cdc_buf_free(&p.scratch);
+    cdc_buf_free(&p.ce_time);
+    cdc_buf_free(&p.ce_source);
+    env_ctx_free(&p.env);
     return rc;
 }

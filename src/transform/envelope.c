@@ -1,14 +1,20 @@
 /*
- * envelope.c - a change -> CDCEvent JSON, and event ids; see envelope.h.
+ * envelope.c - a change -> CDCEvent or Debezium JSON, and event ids; see
+ * envelope.h.
  *
  * Output is compact JSON (no spaces), fields in a fixed order, so the same
  * change always gives the same bytes: golden tests compare them exactly and a
- * replay publishes identical payloads. Fixed keys are written as literal
- * fragments; only column names and values go through the escaping encoder.
- * Nothing here does I/O or knows where events go.
+ * replay publishes identical payloads (which is why Debezium's ts_ms, the
+ * connector's processing time there, is the commit time here). Fixed keys
+ * are written as literal fragments, and what is the same for every event of
+ * a source (host, engine, version, labels, Debezium's source head) is
+ * rendered once by env_ctx_configure() and copied; only column names and
+ * values go through the escaping encoder. Nothing here does I/O or knows
+ * where events go.
  */
 #include "transform/envelope.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "event/json.h"
@@ -32,6 +38,86 @@ env_ctx_init(struct env_ctx *ctx, const char *source)
         ctx->id_prefix[i] = c > 0x20 && c < 0x7F ? (char) c : '_';
     }
     ctx->id_prefix[n] = '\0';
+    ctx->format = ENV_FORMAT_NATIVE;
+    ctx->binlog = false;
+    memset(&ctx->meta_tail, 0, sizeof(ctx->meta_tail));
+    memset(&ctx->dbz_source, 0, sizeof(ctx->dbz_source));
+    memset(&ctx->dbz_db, 0, sizeof(ctx->dbz_db));
+}
+
+void
+env_opts_init(struct env_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->format = ENV_FORMAT_NATIVE;
+}
+
+void
+env_ctx_free(struct env_ctx *ctx)
+{
+    cdc_buf_free(&ctx->meta_tail);
+    cdc_buf_free(&ctx->dbz_source);
+    cdc_buf_free(&ctx->dbz_db);
+}
+
+static void
+env_put_cstr(struct cdc_buf *b, const char *s)
+{
+    json_put_str(b, s, strlen(s));
+}
+
+/* Debezium's connector name for our engine name. */
+static const char *
+env_dbz_connector(const char *engine)
+{
+    if (engine != NULL && strcmp(engine, "mysql") == 0)
+        return "mysql";
+    if (engine != NULL && strcmp(engine, "mariadb") == 0)
+        return "mariadb";
+    return "postgresql";
+}
+
+cdc_rc
+env_ctx_configure(struct env_ctx *ctx, const struct env_opts *o, struct cdc_err *err)
+{
+    struct cdc_buf *t = &ctx->meta_tail, *d = &ctx->dbz_source;
+    const char *engine = o->engine ? o->engine : "postgres";
+
+    cdc_buf_reset(t);
+    cdc_buf_reset(d);
+    cdc_buf_reset(&ctx->dbz_db);
+    ctx->format = o->format;
+    ctx->binlog = strcmp(engine, "postgres") != 0;
+    if (o->host != NULL) {
+        ENV_LIT(t, ",\"source_host\":");
+        env_put_cstr(t, o->host);
+    }
+    ENV_LIT(t, ",\"engine\":");
+    env_put_cstr(t, engine);
+    if (o->handler_version != NULL) {
+        ENV_LIT(t, ",\"handler_version\":");
+        env_put_cstr(t, o->handler_version);
+    }
+    if (o->n_labels > 0) {
+        ENV_LIT(t, ",\"labels\":{");
+        for (int i = 0; i < o->n_labels; i++) {
+            if (i > 0)
+                cdc_buf_putc(t, ',');
+            json_put_key(t, o->label_keys[i]);
+            env_put_cstr(t, o->label_values[i]);
+        }
+        cdc_buf_putc(t, '}');
+    }
+    ENV_LIT(d, "\"source\":{\"version\":");
+    env_put_cstr(d, o->handler_version ? o->handler_version : "");
+    ENV_LIT(d, ",\"connector\":\"");
+    cdc_buf_puts(d, env_dbz_connector(engine));
+    ENV_LIT(d, "\",\"name\":");
+    json_put_str(d, ctx->source, ctx->source_len);
+    env_put_cstr(&ctx->dbz_db, o->database ? o->database : "");
+    if (!cdc_buf_ok(t) || !cdc_buf_ok(d) || !cdc_buf_ok(&ctx->dbz_db))
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory preparing the event envelope");
+    return CDC_OK;
 }
 
 /* ---- event ids ---- */
@@ -177,6 +263,18 @@ static const char *const env_types[] = {
     [CDC_OP_DDL] = "\"cdc.ddl\"",
 };
 
+const char *
+env_event_type(enum cdc_op op)
+{
+    static const char *const names[] = {
+        [CDC_OP_INSERT] = "cdc.insert", [CDC_OP_UPDATE] = "cdc.update",
+        [CDC_OP_DELETE] = "cdc.delete", [CDC_OP_TRUNCATE] = "cdc.truncate",
+        [CDC_OP_DDL] = "cdc.ddl",
+    };
+
+    return (unsigned) op <= CDC_OP_DDL ? names[op] : NULL;
+}
+
 static const char *const env_ops[] = {
     [CDC_OP_INSERT] = "\"INSERT\"", [CDC_OP_UPDATE] = "\"UPDATE\"",
     [CDC_OP_DELETE] = "\"DELETE\"", [CDC_OP_TRUNCATE] = "\"TRUNCATE\"",
@@ -280,8 +378,21 @@ env_put_position(struct cdc_buf *b, const struct cdc_change *ch)
     cdc_buf_put_u64(b, o->server_id);
 }
 
+/* `,"event_version":1[,"schema_version":".."]` and the configured static part. */
 static void
-env_put_metadata(struct cdc_buf *b, const struct cdc_change *ch)
+env_put_enrichment(struct cdc_buf *b, const struct env_ctx *ctx, const struct cdc_change *ch)
+{
+    ENV_LIT(b, ",\"event_version\":" ENV_EVENT_VERSION_STR);
+    if (ch->rel != NULL && ch->rel->schema_version[0] != '\0') {
+        ENV_LIT(b, ",\"schema_version\":");
+        json_put_str(b, ch->rel->schema_version, strnlen(ch->rel->schema_version, 16));
+    }
+    if (ctx->meta_tail.len > 0) /* NULL data until configured */
+        cdc_buf_append(b, ctx->meta_tail.data, ctx->meta_tail.len);
+}
+
+static void
+env_put_metadata(struct cdc_buf *b, const struct env_ctx *ctx, const struct cdc_change *ch)
 {
     env_put_position(b, ch);
     ENV_LIT(b, ",\"sequence\":");
@@ -294,6 +405,7 @@ env_put_metadata(struct cdc_buf *b, const struct cdc_change *ch)
         ENV_LIT(b, ",\"ddl\":");
         json_put_str(b, ch->ddl, strlen(ch->ddl));
     }
+    env_put_enrichment(b, ctx, ch);
     cdc_buf_putc(b, '}');
 }
 
@@ -328,6 +440,209 @@ env_put_names(struct cdc_buf *b, const struct cdc_relation *rel)
     json_put_str(b, rel->table, strlen(rel->table));
 }
 
+/* ---- the Debezium envelope ---- */
+
+/* Debezium's value for a column whose value the source did not send
+ * (unavailable.value.placeholder). */
+#define ENV_DBZ_UNAVAILABLE "\"__debezium_unavailable_value\""
+
+/* A row image for Debezium: as env_put_tuple(), but an unchanged TOAST value is the placeholder. */
+static void
+env_dbz_tuple(struct cdc_buf *b, const struct cdc_relation *rel, const struct cdc_tuple *t)
+{
+    bool first = true;
+
+    if (t == NULL) {
+        ENV_LIT(b, "null");
+        return;
+    }
+    cdc_buf_putc(b, '{');
+    for (uint32_t i = 0; i < t->nvals; i++) {
+        const struct cdc_value *v = &t->vals[i];
+        const struct cdc_column *c = &rel->cols[i];
+
+        if (v->state == CDC_VAL_ABSENT || c->omit)
+            continue;
+        if (!first)
+            cdc_buf_putc(b, ',');
+        first = false;
+        json_put_key(b, c->name);
+        if (v->state == CDC_VAL_NULL)
+            ENV_LIT(b, "null");
+        else if (v->state == CDC_VAL_UNCHANGED)
+            ENV_LIT(b, ENV_DBZ_UNAVAILABLE);
+        else
+            (void) json_put_value(b, c->fmt, c->elem_fmt, v->data, v->len);
+    }
+    cdc_buf_putc(b, '}');
+}
+
+/* ts_ms, ts_us and ts_ns of a time in microseconds (ts_ns null if it does not fit 64 bits). */
+static void
+env_dbz_times(struct cdc_buf *b, int64_t us)
+{
+    int64_t ns;
+
+    ENV_LIT(b, "\"ts_ms\":");
+    cdc_buf_put_i64(b, env_floor_div(us, 1000));
+    ENV_LIT(b, ",\"ts_us\":");
+    cdc_buf_put_i64(b, us);
+    ENV_LIT(b, ",\"ts_ns\":");
+    if (__builtin_mul_overflow(us, 1000, &ns))
+        ENV_LIT(b, "null");
+    else
+        cdc_buf_put_i64(b, ns);
+}
+
+/* The PostgreSQL half of source{}: db, sequence, schema, table, txId, lsn, xmin. */
+static void
+env_dbz_source_pg(struct cdc_buf *b, const struct env_ctx *ctx, const struct cdc_change *ch)
+{
+    ENV_LIT(b, ",\"db\":");
+    cdc_buf_append(b, ctx->dbz_db.data, ctx->dbz_db.len);
+    /* Debezium: ["last committed LSN","current LSN"]; here the event's own commit LSN, which
+       orders transactions the same way */
+    ENV_LIT(b, ",\"sequence\":\"[\\\"");
+    cdc_buf_put_u64(b, ch->commit_lsn);
+    ENV_LIT(b, "\\\",\\\"");
+    cdc_buf_put_u64(b, ch->lsn);
+    ENV_LIT(b, "\\\"]\",\"schema\":");
+    if (ch->rel != NULL)
+        env_put_cstr(b, ch->rel->schema);
+    else
+        ENV_LIT(b, "null");
+    ENV_LIT(b, ",\"table\":");
+    if (ch->rel != NULL)
+        env_put_cstr(b, ch->rel->table);
+    else
+        ENV_LIT(b, "null");
+    ENV_LIT(b, ",\"txId\":");
+    cdc_buf_put_u64(b, ch->xid);
+    ENV_LIT(b, ",\"lsn\":");
+    cdc_buf_put_u64(b, ch->lsn);
+    ENV_LIT(b, ",\"xmin\":null}");
+}
+
+/* The MySQL/MariaDB half: db, sequence, table, server_id, gtid, file, pos, row, thread, query. */
+static void
+env_dbz_source_binlog(struct cdc_buf *b, const struct env_ctx *ctx, const struct cdc_change *ch)
+{
+    const struct cdc_binlog_origin *o = ch->binlog;
+
+    ENV_LIT(b, ",\"db\":");
+    if (ch->rel != NULL)
+        env_put_cstr(b, ch->rel->schema);
+    else
+        cdc_buf_append(b, ctx->dbz_db.data, ctx->dbz_db.len);
+    ENV_LIT(b, ",\"sequence\":null,\"table\":");
+    if (ch->rel != NULL)
+        env_put_cstr(b, ch->rel->table);
+    else
+        ENV_LIT(b, "null");
+    ENV_LIT(b, ",\"server_id\":");
+    cdc_buf_put_u64(b, o ? o->server_id : 0);
+    ENV_LIT(b, ",\"gtid\":");
+    if (o != NULL && o->gtid != NULL)
+        env_put_cstr(b, o->gtid);
+    else
+        ENV_LIT(b, "null");
+    ENV_LIT(b, ",\"file\":");
+    env_put_cstr(b, o && o->file ? o->file : "");
+    ENV_LIT(b, ",\"pos\":");
+    cdc_buf_put_u64(b, o ? o->pos : 0);
+    /* Debezium: the row within its binlog event; here the event's index in its transaction,
+       which with pos (the transaction's start) orders events the same way */
+    ENV_LIT(b, ",\"row\":");
+    cdc_buf_put_u64(b, ch->seq);
+    ENV_LIT(b, ",\"thread\":null,\"query\":null}");
+}
+
+static void
+env_dbz_source(struct cdc_buf *b, const struct env_ctx *ctx, const struct cdc_change *ch)
+{
+    cdc_buf_append(b, ctx->dbz_source.data, ctx->dbz_source.len);
+    cdc_buf_putc(b, ',');
+    env_dbz_times(b, ch->commit_time_us);
+    ENV_LIT(b, ",\"snapshot\":\"false\"");
+    if (ctx->binlog || ch->binlog != NULL)
+        env_dbz_source_binlog(b, ctx, ch);
+    else
+        env_dbz_source_pg(b, ctx, ch);
+}
+
+/* Our additions, which Debezium consumers ignore: event id, position order, enrichment. */
+static void
+env_dbz_metadata(struct cdc_buf *b, const struct env_ctx *ctx, const struct cdc_change *ch,
+                 const char *id)
+{
+    ENV_LIT(b, ",\"metadata\":{\"event_id\":");
+    env_put_cstr(b, id);
+    ENV_LIT(b, ",\"sequence\":");
+    cdc_buf_put_u64(b, ch->seq);
+    env_put_enrichment(b, ctx, ch);
+    cdc_buf_putc(b, '}');
+}
+
+/* A DDL event: Debezium's schema change event, with the relation's database and schema. */
+static void
+env_dbz_ddl(struct cdc_buf *b, const struct env_ctx *ctx, const struct cdc_change *ch)
+{
+    cdc_buf_putc(b, '{');
+    env_dbz_source(b, ctx, ch);
+    cdc_buf_putc(b, ',');
+    ENV_LIT(b, "\"ts_ms\":");
+    cdc_buf_put_i64(b, env_floor_div(ch->commit_time_us, 1000));
+    ENV_LIT(b, ",\"databaseName\":");
+    if (ctx->binlog && ch->rel != NULL)
+        env_put_cstr(b, ch->rel->schema);
+    else
+        cdc_buf_append(b, ctx->dbz_db.data, ctx->dbz_db.len);
+    ENV_LIT(b, ",\"schemaName\":");
+    if (!ctx->binlog && ch->rel != NULL)
+        env_put_cstr(b, ch->rel->schema);
+    else
+        ENV_LIT(b, "null");
+    ENV_LIT(b, ",\"ddl\":");
+    if (ch->ddl != NULL)
+        env_put_cstr(b, ch->ddl);
+    else
+        ENV_LIT(b, "null");
+    ENV_LIT(b, ",\"tableChanges\":[]");
+}
+
+static void
+env_encode_debezium(const struct env_ctx *ctx, const struct cdc_change *ch, struct cdc_buf *out,
+                    const char *id)
+{
+    static const char ops[] = {[CDC_OP_INSERT] = 'c',
+                               [CDC_OP_UPDATE] = 'u',
+                               [CDC_OP_DELETE] = 'd',
+                               [CDC_OP_TRUNCATE] = 't'};
+
+    if (ch->op == CDC_OP_DDL) {
+        env_dbz_ddl(out, ctx, ch);
+    } else {
+        cdc_buf_putc(out, '{');
+        if (ch->op != CDC_OP_TRUNCATE) {
+            ENV_LIT(out, "\"before\":");
+            env_dbz_tuple(out, ch->rel, ch->before);
+            ENV_LIT(out, ",\"after\":");
+            env_dbz_tuple(out, ch->rel, ch->after);
+            cdc_buf_putc(out, ',');
+        }
+        env_dbz_source(out, ctx, ch);
+        ENV_LIT(out, ",\"op\":\"");
+        cdc_buf_putc(out, ops[ch->op]);
+        ENV_LIT(out, "\",\"ts_ms\":");
+        cdc_buf_put_i64(out, env_floor_div(ch->commit_time_us, 1000));
+        ENV_LIT(out, ",\"transaction\":null");
+    }
+    env_dbz_metadata(out, ctx, ch, id);
+    cdc_buf_putc(out, '}');
+}
+
+/* ---- entry point ---- */
+
 cdc_rc
 env_encode(const struct env_ctx *ctx, const struct cdc_change *ch, struct cdc_buf *out,
            struct cdc_err *err)
@@ -338,6 +653,10 @@ env_encode(const struct env_ctx *ctx, const struct cdc_change *ch, struct cdc_bu
     if ((rc = env_check(ch, err)) != CDC_OK)
         return rc;
     env_event_id(ctx, ch, id, sizeof(id));
+    if (ctx->format == ENV_FORMAT_DEBEZIUM) {
+        env_encode_debezium(ctx, ch, out, id);
+        goto done;
+    }
     ENV_LIT(out, "{\"event_id\":");
     json_put_str(out, id, strlen(id));
     ENV_LIT(out, ",\"event_type\":");
@@ -358,8 +677,9 @@ env_encode(const struct env_ctx *ctx, const struct cdc_change *ch, struct cdc_bu
         ENV_LIT(out, ",\"after\":");
         env_put_tuple(out, ch->rel, ch->after);
     }
-    env_put_metadata(out, ch);
+    env_put_metadata(out, ctx, ch);
     cdc_buf_putc(out, '}');
+done:
     if (!cdc_buf_ok(out))
         return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory encoding an event");
     return CDC_OK;

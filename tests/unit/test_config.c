@@ -231,6 +231,7 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "nats.request_timeout",
                                        "nats.stream",
                                        "nats.subject_prefix",
+                                       "nats.subject_template",
                                        "nats.stream_storage",
                                        "nats.stream_replicas",
                                        "nats.duplicate_window",
@@ -258,6 +259,9 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.source_name",
                                        "cdc.dlq_on_publish_failure",
                                        "cdc.claim_check_bucket",
+                                       "cdc.format",
+                                       "cdc.cloudevents",
+                                       "cdc.metadata",
                                        "monitoring.prometheus.enabled",
                                        "monitoring.prometheus.port",
                                        "monitoring.logging.level",
@@ -1139,6 +1143,7 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  request_timeout: 10s\n"
                              "  stream: \"CDC\"\n"
                              "  subject_prefix: \"cdc\"\n"
+                             "  subject_template: \"{prefix}.{database}.{schema}.{table}\"\n"
                              "  stream_storage: file\n"
                              "  stream_replicas: 1\n"
                              "  duplicate_window: 2m\n"
@@ -1169,6 +1174,9 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  source_name: \"\"\n"
                              "  dlq_on_publish_failure: false\n"
                              "  claim_check_bucket: \"cdc_large_events\"\n"
+                             "  format: native\n"
+                             "  cloudevents: false\n"
+                             "  metadata: {}\n"
                              "monitoring:\n"
                              "  prometheus:\n"
                              "    enabled: true\n"
