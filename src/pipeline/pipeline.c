@@ -42,6 +42,7 @@ struct pipeline {
     struct ckpt_record rec; /* the last record written (or loaded) */
     struct jssink *sink;
     struct source *src;
+    struct redact_set *redact; /* cdc.sensitive_fields; outlives src (its columns point here) */
     struct ackt *ackt;
     struct seen seen; /* events already in the stream past the checkpoint */
     uint64_t skipped; /* replayed events not published again because the stream has them */
@@ -74,17 +75,37 @@ pipeline_opts_init(struct pipeline_opts *o)
     memset(o, 0, sizeof(*o));
 }
 
-/* Decoder hook: a relation was (re)defined; mark its sensitive columns. */
+/* Source hook (PostgreSQL Relation, MySQL TABLE_MAP): a relation was (re)defined; mark its
+ * sensitive columns. */
 static void
 on_relation(void *closure, struct cdc_relation *rel)
 {
     struct pipeline *p = closure;
-    const struct cfg_strlist *rules = &p->cfg->cdc.sensitive_fields;
-    unsigned n = redact_mark(rel, (const char *const *) rules->items, rules->n);
+    unsigned n = redact_apply(p->redact, rel);
 
-    if (n > 0)
-        log_debug(MOD, "%u sensitive column(s) of \"%s\".\"%s\" left out of events", n, rel->schema,
-                  rel->table);
+    if (n > 0) /* names only: never a value */
+        log_debug(MOD, "%u column(s) of \"%s\".\"%s\" under a sensitive_fields rule", n,
+                  rel->schema, rel->table);
+}
+
+_Static_assert((int) REDACT_PII_N == (int) METRICS_PII_N, "one PII counter per detected kind");
+
+/* The rule set of cdc.sensitive_fields, with the hash key (never kept elsewhere). */
+static cdc_rc
+open_redact(struct pipeline *p, struct cdc_err *err)
+{
+    const struct cfg_strlist *l = &p->cfg->cdc.sensitive_fields;
+    const char *key = p->cfg->cdc.sensitive_hash_key;
+    struct redact_opts ro = {
+        .items = (const char *const *) l->items,
+        .n = l->n,
+        .key = key,
+        .key_len = key != NULL ? strlen(key) : 0,
+        .key_id = p->cfg->cdc.sensitive_hash_key_id,
+        .pii_hits = p->m->pii_redactions_total,
+    };
+
+    return redact_set_create(&p->redact, &ro, err);
 }
 
 /* libnats thread: a sampled publish's round trip. */
@@ -692,7 +713,9 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
         p.m = &p.own_metrics;
     }
     env_ctx_init(&p.env, o->cfg->cdc.source_name);
-    rc = run(&p, res, err);
+    rc = open_redact(&p, err);
+    if (rc == CDC_OK)
+        rc = run(&p, res, err);
     if (rc != CDC_OK && res->streamed) {
         struct cdc_err cerr; /* keep what was acked before the failure; err keeps the cause */
 
@@ -703,6 +726,7 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     /* the sink goes first: no ack callback may run once the tracker is gone */
     jssink_destroy(p.sink);
     src_destroy(p.src);
+    redact_set_destroy(p.redact);
     ackt_destroy(p.ackt);
     ckpt_close(p.ckpt);
     seen_free(&p.seen);
