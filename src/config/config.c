@@ -100,6 +100,8 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_BOOL("cdc.schema_evolution.enabled", cdc.schema_evolution_enabled),
     K_BOOL("cdc.schema_evolution.strict_mode", cdc.schema_evolution_strict),
     K_LIST("cdc.sensitive_fields", cdc.sensitive_fields, NULL),
+    K_SECRET("cdc.sensitive_hash_key", cdc.sensitive_hash_key, "SENSITIVE_HASH_KEY"),
+    K_STR("cdc.sensitive_hash_key_id", cdc.sensitive_hash_key_id, "SENSITIVE_HASH_KEY_ID"),
     K_STR("cdc.slot_name", cdc.slot_name, NULL),
     K_STR("cdc.publication", cdc.publication, NULL),
     K_STR("cdc.source_name", cdc.source_name, NULL),
@@ -930,15 +932,138 @@ cfg_node_value(struct cfg_loader *ld, int ki, const yaml_node_t *n, const struct
     return ip->value != NULL;
 }
 
+/* The parts of a cdc.sensitive_fields mapping item, interpolated (malloc'd, NULL if absent). */
+struct cfg_rule_parts {
+    char *column, *action, *table, *detect;
+};
+
+static void
+cfg_rule_parts_free(struct cfg_rule_parts *rp)
+{
+    free(rp->column);
+    free(rp->action);
+    free(rp->table);
+    free(rp->detect);
+}
+
+/* One key: value pair of a rule mapping; {C: A} (single pair, another key) means column C. */
+static bool
+cfg_rule_pair(struct cfg_loader *ld, int ki, yaml_document_t *doc, const yaml_node_pair_t *pair,
+              bool single, struct cfg_rule_parts *rp)
+{
+    static const char *const names[] = {"column", "action", "table", "detect"};
+    yaml_node_t *kn = yaml_document_get_node(doc, pair->key);
+    yaml_node_t *vn = yaml_document_get_node(doc, pair->value);
+    struct cfg_loc loc = {CFG_SRC_FILE, cfg_node_line(kn), NULL};
+    char **slots[] = {&rp->column, &rp->action, &rp->table, &rp->detect};
+    struct cfg_interp ip;
+    const char *k;
+    int which = -1;
+
+    if (kn->type != YAML_SCALAR_NODE || vn->type != YAML_SCALAR_NODE) {
+        cfg_problem(ld, &loc, cfg_keys[ki].path, "a rule's keys and values must be scalars");
+        return false;
+    }
+    k = (const char *) kn->data.scalar.value;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(k, names[i]) == 0)
+            which = i;
+    if (which < 0 && !single) {
+        cfg_problem(ld, &loc, cfg_keys[ki].path,
+                    "unknown key \"%.40s\" in a rule (expected column and action, or table and "
+                    "detect)",
+                    k);
+        return false;
+    }
+    if (!cfg_node_value(ld, ki, vn, &loc, &ip))
+        return false;
+    if (which < 0) { /* the short form {password: mask} */
+        rp->action = ip.value;
+        if ((rp->column = strdup(k)) == NULL)
+            ld->nomem = true;
+        return rp->column != NULL;
+    }
+    free(*slots[which]);
+    *slots[which] = ip.value;
+    return true;
+}
+
+/* What is wrong with the shape of a rule mapping, or NULL; *on: detect is true. */
+static const char *
+cfg_rule_shape(const struct cfg_rule_parts *rp, bool *on)
+{
+    if ((rp->column == NULL) == (rp->table == NULL))
+        return "a rule names either a column or a table";
+    if (rp->table != NULL && (rp->action != NULL || rp->detect == NULL))
+        return "a table rule is {table: schema.table, detect: true}";
+    if (rp->column != NULL && rp->detect != NULL)
+        return "detect applies to a table, not a column";
+    if (rp->detect != NULL && !cfg_parse_bool(rp->detect, on))
+        return "detect must be true or false";
+    return NULL;
+}
+
+/*
+ * A cdc.sensitive_fields item written as a mapping, as its string form
+ * (transform/redact.h): {column: C, action: A} and {C: A} give "C=A",
+ * {column: C} gives "C", {table: T, detect: true} gives "T=detect" and
+ * detect: false no item at all (*out NULL). Returns false after reporting.
+ */
+static bool
+cfg_rule_from_mapping(struct cfg_loader *ld, int ki, yaml_document_t *doc, const yaml_node_t *item,
+                      char **out)
+{
+    struct cfg_loc loc = {CFG_SRC_FILE, cfg_node_line(item), NULL};
+    const yaml_node_pair_t *p0 = item->data.mapping.pairs.start,
+                           *top = item->data.mapping.pairs.top;
+    struct cfg_rule_parts rp = {0};
+    struct cdc_buf b = CDC_BUF_INIT;
+    const char *why;
+    bool ok = true, on = false;
+
+    *out = NULL;
+    for (const yaml_node_pair_t *p = p0; p < top && ok; p++)
+        ok = cfg_rule_pair(ld, ki, doc, p, top - p0 == 1, &rp);
+    if (ok && (why = cfg_rule_shape(&rp, &on)) != NULL) {
+        cfg_problem(ld, &loc, cfg_keys[ki].path, "%s", why);
+        ok = false;
+    }
+    if (ok && (rp.column != NULL || on)) {
+        cdc_buf_puts(&b, rp.column != NULL ? rp.column : rp.table);
+        if (rp.action != NULL || on)
+            cdc_buf_printf(&b, "=%s", on ? "detect" : rp.action);
+        cdc_buf_putc(&b, '\0');
+        ok = cdc_buf_ok(&b);
+        if (ok) {
+            *out = b.data;
+        } else {
+            cdc_buf_free(&b);
+            ld->nomem = true;
+        }
+    }
+    cfg_rule_parts_free(&rp);
+    return ok;
+}
+
 /* One list item: interpolated, and split at commas if it used ${...}. */
 static bool
-cfg_push_item(struct cfg_loader *ld, int ki, const yaml_node_t *item, struct cfg_strlist *l,
-              struct cfg_interp *first_unset)
+cfg_push_item(struct cfg_loader *ld, int ki, yaml_document_t *doc, const yaml_node_t *item,
+              struct cfg_strlist *l, struct cfg_interp *first_unset)
 {
     struct cfg_loc loc = {CFG_SRC_FILE, cfg_node_line(item), NULL};
     struct cfg_interp ip;
+    char *rule;
     bool ok;
 
+    if (item->type == YAML_MAPPING_NODE && strcmp(cfg_keys[ki].path, "cdc.sensitive_fields") == 0) {
+        if (!cfg_rule_from_mapping(ld, ki, doc, item, &rule))
+            return false;
+        ok = rule == NULL || cfg_list_push(l, rule, strlen(rule), loc.line);
+        free(rule);
+        if (!ok)
+            ld->nomem = true;
+        return ok;
+    }
     if (item->type != YAML_SCALAR_NODE) {
         cfg_problem(ld, &loc, cfg_keys[ki].path, "list items must be scalars, got %s",
                     cfg_node_kind(item));
@@ -971,7 +1096,7 @@ cfg_set_list_node(struct cfg_loader *ld, yaml_document_t *doc, int ki, yaml_node
     bool ok = true;
 
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++)
-        ok &= cfg_push_item(ld, ki, yaml_document_get_node(doc, *it), &l, &unset);
+        ok &= cfg_push_item(ld, ki, doc, yaml_document_get_node(doc, *it), &l, &unset);
     if (ok)
         cfg_set_list(ld, ki, &l, loc, &unset);
     cfg_list_clear(&l);

@@ -54,7 +54,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 56
+#define CFG_NKEYS 58
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -126,7 +126,13 @@ struct cdc_config {
                                           long without changes, write a heartbeat (PostgreSQL) */
         int64_t batch_timeout_ms;      /* cdc.batch_timeout / BATCH_TIMEOUT, default 5s */
         struct cfg_strlist table_filters;    /* cdc.table_filters */
-        struct cfg_strlist sensitive_fields; /* cdc.sensitive_fields */
+        struct cfg_strlist sensitive_fields; /* cdc.sensitive_fields: "column[=action]" or
+                                                "schema.table=detect" (transform/redact.h); a
+                                                YAML mapping item is stored in that form */
+        char *sensitive_hash_key;            /* cdc.sensitive_hash_key / SENSITIVE_HASH_KEY
+                                                (secret): the HMAC key of hash rules */
+        char *sensitive_hash_key_id;         /* cdc.sensitive_hash_key_id / SENSITIVE_HASH_KEY_ID:
+                                                written in every hash ("hmac:<id>:...") */
         bool schema_evolution_enabled;       /* cdc.schema_evolution.enabled, default true */
         bool schema_evolution_strict;        /* cdc.schema_evolution.strict_mode, default false */
         char *slot_name;                     /* cdc.slot_name, default "cdc_handler" */
@@ -218,12 +224,15 @@ void cfg_free(struct cdc_config *cfg);
  * that are set but empty do not override. A list key accepts a YAML list or a
  * comma-separated scalar; a list item that contains ${...} is split at commas
  * after interpolation and its empty pieces are dropped (so `- ${NATS_URL}` takes
- * several URLs). `$${` writes a literal `${`. Values of -X overrides are not
- * interpolated. After loading, rds.port defaults by engine and cdc.source_name
- * to rds.database.
+ * several URLs). `$${` writes a literal `${`. A cdc.sensitive_fields item may
+ * also be a mapping ({column: C, action: A}, {C: A}, {table: T, detect: true}),
+ * stored in the item's string form "C=A" / "T=detect" (transform/redact.h).
+ * Values of -X overrides are not interpolated. After loading, rds.port
+ * defaults by engine and cdc.source_name to rds.database.
  *
  * Secrets from files: for each secret key with an environment variable VAR
- * (AWS_RDS_PASSWORD, NATS_PASSWORD, NATS_TOKEN), VAR_FILE names a file whose
+ * (AWS_RDS_PASSWORD, NATS_PASSWORD, NATS_TOKEN, CHECKPOINT_ENCRYPTION_KEY,
+ * SENSITIVE_HASH_KEY), VAR_FILE names a file whose
  * content (one trailing newline, "\n" or "\r\n", removed) is the value, the
  * Kubernetes-secret convention; setting both VAR and VAR_FILE is a problem.
  * See cfg_warn_exposed() for secrets written in the file itself. Returns CDC_OK, CDC_ERR_CONFIG

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "checkpoint/ckpt.h"
+#include "transform/redact.h"
 #include "transform/subject.h"
 
 struct cfg_checker {
@@ -495,6 +496,61 @@ chk_metadata(struct cfg_checker *ck)
                         "entry %d has an empty name", i + 1);
 }
 
+/* A hash rule needs the key and its id; report at the first hash rule's line. */
+static void
+chk_hash_key(struct cfg_checker *ck, int item, int line)
+{
+    const struct cdc_config *cfg = ck->cfg;
+    int ki = chk_key("cdc.sensitive_fields");
+
+    if (item > 0 && !chk_is_set(cfg->cdc.sensitive_hash_key))
+        chk_problem(ck, ki, line,
+                    "item %d: hash needs a key: set cdc.sensitive_hash_key (or SENSITIVE_HASH_KEY, "
+                    "SENSITIVE_HASH_KEY_FILE)",
+                    item);
+    if (item > 0 && !chk_is_set(cfg->cdc.sensitive_hash_key_id))
+        chk_problem(ck, ki, line,
+                    "item %d: hash needs a key id: set cdc.sensitive_hash_key_id (or "
+                    "SENSITIVE_HASH_KEY_ID)",
+                    item);
+    /* the key is never echoed, not even its length */
+    if (chk_is_set(cfg->cdc.sensitive_hash_key) &&
+        strlen(cfg->cdc.sensitive_hash_key) < REDACT_KEY_MIN)
+        chk_problem(ck, chk_key("cdc.sensitive_hash_key"), 0, "must be at least %d bytes",
+                    REDACT_KEY_MIN);
+}
+
+/* Every cdc.sensitive_fields item parses as a rule (transform/redact.h). */
+static void
+chk_sensitive(struct cfg_checker *ck)
+{
+    const struct cdc_config *cfg = ck->cfg;
+    const struct cfg_strlist *l = &cfg->cdc.sensitive_fields;
+    int ki = chk_key("cdc.sensitive_fields"), hash_item = 0, hash_line = 0;
+    const char *id = cfg->cdc.sensitive_hash_key_id;
+    char q[80];
+
+    for (int i = 0; i < l->n; i++) {
+        int line = l->lines ? l->lines[i] : 0;
+        struct redact_spec sp;
+        struct cdc_err err;
+
+        if (l->items[i] == NULL || l->items[i][0] == '\0')
+            chk_problem(ck, ki, line, "item %d is empty", i + 1);
+        else if (redact_parse_item(l->items[i], &sp, &err) != CDC_OK)
+            chk_problem(ck, ki, line, "item %d: %s", i + 1, err.msg);
+        else if (sp.action == REDACT_A_HASH && hash_item == 0) {
+            hash_item = i + 1;
+            hash_line = line;
+        }
+    }
+    chk_hash_key(ck, hash_item, hash_line);
+    if (chk_is_set(id) && !redact_key_id_is_valid(id))
+        chk_problem(ck, chk_key("cdc.sensitive_hash_key_id"), 0,
+                    "must be 1 to %d characters among A-Z, a-z, 0-9, _, . and -, got %s",
+                    REDACT_KEY_ID_MAX, chk_quote(id, q, sizeof(q)));
+}
+
 cdc_rc
 cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
 {
@@ -515,7 +571,7 @@ cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
     chk_source_name(&ck);
     chk_claim_bucket(&ck);
     chk_list_items(&ck, "cdc.table_filters", &cfg->cdc.table_filters);
-    chk_list_items(&ck, "cdc.sensitive_fields", &cfg->cdc.sensitive_fields);
+    chk_sensitive(&ck);
     chk_metadata(&ck);
     chk_rds_auth(&ck);
     chk_nats_auth(&ck);

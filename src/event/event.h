@@ -51,6 +51,8 @@ enum cdc_vfmt {
     CDC_VF_BASE64,      /* raw bytes (not text) -> base64 string; the MySQL/MariaDB binary types */
 };
 
+struct redact_rule; /* transform/redact.h */
+
 /* One column of a relation. Owned by the source's relation cache. */
 struct cdc_column {
     const char *name;       /* NUL-terminated column name */
@@ -60,6 +62,8 @@ struct cdc_column {
     enum cdc_vfmt elem_fmt; /* for CDC_VF_ARRAY: how elements render */
     bool is_key;            /* part of the replica identity */
     bool omit;              /* left out of events: a sensitive field (cdc.sensitive_fields) */
+    const struct redact_rule *redact; /* values rendered by redact_put_value() (mask, hash,
+                                         truncate, PII detection); NULL: as fmt says */
 };
 
 /* A relation (table). Owned by the source's relation cache. */

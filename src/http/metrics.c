@@ -44,6 +44,7 @@ static const char *const metrics_dlq_names[METRICS_DLQ_N] = {"too_large", "rejec
 static const char *const metrics_err_names[METRICS_ERR_N] = {"source", "sink", "checkpoint",
                                                              "config", "decode"};
 static const char *const metrics_dep_names[METRICS_DEP_N] = {"source", "nats", "checkpoint"};
+static const char *const metrics_pii_names[METRICS_PII_N] = {"email", "card", "ssn"};
 
 /* Loads through a const pointer: C11 atomic_load takes a non-const one. */
 static uint64_t
@@ -356,6 +357,9 @@ put_counters(const struct cdc_metrics *m, const char *source, struct cdc_buf *ou
                 &m->checkpoint_failures_total);
     put_counter(out, "cdc_transactions_total", "Source transactions processed.", source,
                 &m->transactions_total);
+    put_counter_vec(out, "cdc_pii_redactions_total",
+                    "Values masked by PII detection (cdc.sensitive_fields detect rules), by kind.",
+                    source, "kind", metrics_pii_names, m->pii_redactions_total, METRICS_PII_N);
 }
 
 void

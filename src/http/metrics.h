@@ -51,6 +51,9 @@ enum metrics_dlq {
     METRICS_DLQ_N
 };
 
+/* Kind label of cdc_pii_redactions_total (the order of transform/redact.h's enum redact_pii). */
+enum metrics_pii { METRICS_PII_EMAIL, METRICS_PII_CARD, METRICS_PII_SSN, METRICS_PII_N };
+
 /* Dependency label of cdc_retries_total and cdc_connection_up, and the checks of /ready. */
 enum metrics_dep { METRICS_DEP_SOURCE, METRICS_DEP_NATS, METRICS_DEP_CHECKPOINT, METRICS_DEP_N };
 
@@ -93,16 +96,17 @@ struct cdc_metrics {
     _Atomic uint64_t checkpoint_writes_total;      /* checkpoint records made durable */
     _Atomic uint64_t checkpoint_failures_total;    /* checkpoint writes that failed */
     _Atomic uint64_t transactions_total;           /* source transactions committed */
-    _Atomic int64_t connection_up[METRICS_DEP_N];  /* 1 when connected/usable, else 0 */
-    _Atomic int64_t checkpoint_lag_bytes;          /* source position - checkpointed position */
-    _Atomic int64_t buffer_events;                 /* events published but not yet acked */
-    _Atomic int64_t slot_lag_bytes;                /* PostgreSQL: WAL the slot retains (bytes) */
-    _Atomic int64_t slot_wal_status;               /* PostgreSQL: 0 reserved, 1 extended,
-                                                      2 unreserved, 3 lost; -1 unknown */
-    struct metrics_hist event_latency;             /* source commit -> PubAck */
-    struct metrics_hist publish_latency;           /* publish call -> PubAck */
-    struct metrics_reason reason[METRICS_DEP_N];   /* why a dependency is down (for /ready) */
-    _Atomic int64_t heartbeat_ms;                  /* CLOCK_MONOTONIC ms of the last heartbeat */
+    _Atomic uint64_t pii_redactions_total[METRICS_PII_N]; /* values masked by PII detection */
+    _Atomic int64_t connection_up[METRICS_DEP_N];         /* 1 when connected/usable, else 0 */
+    _Atomic int64_t checkpoint_lag_bytes;        /* source position - checkpointed position */
+    _Atomic int64_t buffer_events;               /* events published but not yet acked */
+    _Atomic int64_t slot_lag_bytes;              /* PostgreSQL: WAL the slot retains (bytes) */
+    _Atomic int64_t slot_wal_status;             /* PostgreSQL: 0 reserved, 1 extended,
+                                                    2 unreserved, 3 lost; -1 unknown */
+    struct metrics_hist event_latency;           /* source commit -> PubAck */
+    struct metrics_hist publish_latency;         /* publish call -> PubAck */
+    struct metrics_reason reason[METRICS_DEP_N]; /* why a dependency is down (for /ready) */
+    _Atomic int64_t heartbeat_ms;                /* CLOCK_MONOTONIC ms of the last heartbeat */
     struct metrics_table tables[METRICS_TABLES_MAX + 1]; /* [METRICS_TABLES_MAX]: "_other" */
     _Atomic uint32_t n_tables;                           /* rows of tables[] in use */
     _Atomic bool tables_overflowed;                      /* "_other" has been used */

@@ -45,6 +45,7 @@ struct pipeline {
     struct ckpt_record rec; /* the last record written (or loaded) */
     struct jssink *sink;
     struct source *src;
+    struct redact_set *redact; /* cdc.sensitive_fields; outlives src (its columns point here) */
     struct ackt *ackt;
     struct schemareg *reg;       /* the schema registry's bucket; NULL: schema evolution off */
     struct schematrack *schemas; /* per-table schema versions; NULL: schema evolution off */
@@ -85,17 +86,17 @@ pipeline_opts_init(struct pipeline_opts *o)
     memset(o, 0, sizeof(*o));
 }
 
-/* Decoder hook: a relation was (re)defined; mark its sensitive columns. */
+/* Source hook (PostgreSQL Relation, MySQL TABLE_MAP): a relation was (re)defined; mark its
+ * sensitive columns. */
 static void
 on_relation(void *closure, struct cdc_relation *rel)
 {
     struct pipeline *p = closure;
-    const struct cfg_strlist *rules = &p->cfg->cdc.sensitive_fields;
-    unsigned n = redact_mark(rel, (const char *const *) rules->items, rules->n);
+    unsigned n = redact_apply(p->redact, rel);
 
-    if (n > 0)
-        log_debug(MOD, "%u sensitive column(s) of \"%s\".\"%s\" left out of events", n, rel->schema,
-                  rel->table);
+    if (n > 0) /* names only: never a value */
+        log_debug(MOD, "%u column(s) of \"%s\".\"%s\" under a sensitive_fields rule", n,
+                  rel->schema, rel->table);
     /* its schema version, checked and registered; a failure stops the loop after src_next */
     if (p->schemas != NULL)
         schematrack_on_relation(p->schemas, rel);
@@ -138,6 +139,26 @@ open_schemas(struct pipeline *p, struct cdc_err *err)
     to.store.put = reg_put;
     to.store.closure = p->reg;
     return schematrack_create(&p->schemas, &to, err);
+}
+
+_Static_assert((int) REDACT_PII_N == (int) METRICS_PII_N, "one PII counter per detected kind");
+
+/* The rule set of cdc.sensitive_fields, with the hash key (never kept elsewhere). */
+static cdc_rc
+open_redact(struct pipeline *p, struct cdc_err *err)
+{
+    const struct cfg_strlist *l = &p->cfg->cdc.sensitive_fields;
+    const char *key = p->cfg->cdc.sensitive_hash_key;
+    struct redact_opts ro = {
+        .items = (const char *const *) l->items,
+        .n = l->n,
+        .key = key,
+        .key_len = key != NULL ? strlen(key) : 0,
+        .key_id = p->cfg->cdc.sensitive_hash_key_id,
+        .pii_hits = p->m->pii_redactions_total,
+    };
+
+    return redact_set_create(&p->redact, &ro, err);
 }
 
 /* libnats thread: a sampled publish's round trip. */
@@ -891,6 +912,8 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     }
     rc = prepare_events(&p, err);
     if (rc == CDC_OK)
+        rc = open_redact(&p, err);
+    if (rc == CDC_OK)
         rc = run(&p, res, err);
     if (rc != CDC_OK && res->streamed) {
         struct cdc_err cerr; /* keep what was acked before the failure; err keeps the cause */
@@ -902,6 +925,7 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     /* the sink goes first: no ack callback may run once the tracker is gone */
     jssink_destroy(p.sink);
     src_destroy(p.src);
+    redact_set_destroy(p.redact);
     ackt_destroy(p.ackt);
     schematrack_destroy(p.schemas);
     schemareg_destroy(p.reg);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "event/json.h"
+#include "transform/redact.h"
 
 #define ENV_LIT(b, s) cdc_buf_append((b), (s), sizeof(s) - 1)
 
@@ -298,7 +299,9 @@ env_put_tuple(struct cdc_buf *b, const struct cdc_relation *rel, const struct cd
             cdc_buf_putc(b, ',');
         first = false;
         json_put_key(b, c->name);
-        if (v->state == CDC_VAL_NULL)
+        if (c->redact != NULL) /* the one test a column without a rule pays */
+            redact_put_value(b, c, v);
+        else if (v->state == CDC_VAL_NULL)
             ENV_LIT(b, "null");
         else
             (void) json_put_value(b, c->fmt, c->elem_fmt, v->data, v->len);
@@ -335,7 +338,8 @@ env_put_zero_dates(struct cdc_buf *b, const struct cdc_change *ch)
     for (uint32_t i = 0; i < ch->n_zero_dates; i++) {
         const struct cdc_raw_col *z = &ch->zero_dates[i];
 
-        if (z->col >= ch->rel->ncols || ch->rel->cols[z->col].omit)
+        if (z->col >= ch->rel->ncols || ch->rel->cols[z->col].omit ||
+            ch->rel->cols[z->col].redact != NULL) /* the raw text would bypass the rule */
             continue;
         if (first)
             ENV_LIT(b, ",\"zero_dates\":{");
@@ -471,6 +475,8 @@ env_dbz_tuple(struct cdc_buf *b, const struct cdc_relation *rel, const struct cd
             ENV_LIT(b, "null");
         else if (v->state == CDC_VAL_UNCHANGED)
             ENV_LIT(b, ENV_DBZ_UNAVAILABLE);
+        else if (c->redact != NULL) /* masked, hashed or truncated: never the raw value */
+            redact_put_value(b, c, v);
         else
             (void) json_put_value(b, c->fmt, c->elem_fmt, v->data, v->len);
     }

@@ -108,7 +108,9 @@ const char *env_event_type(enum cdc_op op);
  * Returns CDC_OK; CDC_ERR_PROTO if a tuple's value count does not match its
  * relation's column count (nothing useful was written: reset out); or
  * CDC_ERR_NOMEM if out could not grow. Values that do not parse as their
- * format are written as strings, never dropped. Borrowed: everything.
+ * format are written as strings, never dropped. Columns marked by
+ * redact_apply() are left out (omit) or rendered by their rule (redact.h).
+ * Borrowed: everything.
  */
 cdc_rc env_encode(const struct env_ctx *ctx, const struct cdc_change *ch, struct cdc_buf *out,
                   struct cdc_err *err) CDC_MUST_CHECK;

@@ -89,5 +89,16 @@ out=$(env -i PATH="$PATH" "$BIN" --config "$tmp/iam.yaml" --check-config 2>&1)
 code=$?
 check "iam with mariadb exits 2 naming rds.auth" "$([ $code = 2 ] && grep -q "iam.yaml:6: rds.auth: iam is supported for PostgreSQL only" <<<"$out"; echo $?)"
 
+# sensitive fields: a bad rule and a hash without its key, at their lines; the key never shown
+printf 'rds:\n  endpoint: h\n  username: u\n  database: d\ncdc:\n  sensitive_fields:\n    - {column: ssn, action: scramble}\n    - email: hash\n    - name: truncate\n' >"$tmp/redact.yaml"
+out=$(env -i PATH="$PATH" "$BIN" --config "$tmp/redact.yaml" --check-config 2>&1)
+code=$?
+check "bad redaction rules exit 2" "$([ $code = 2 ]; echo $?)"
+check "unknown action at its line" "$(grep -q "^$tmp/redact.yaml:7: cdc.sensitive_fields: item 1: unknown action \"scramble\"" <<<"$out"; echo $?)"
+check "hash without a key at its line" "$(grep -q "^$tmp/redact.yaml:8: cdc.sensitive_fields: item 2: hash needs a key: " <<<"$out"; echo $?)"
+check "truncate without N at its line" "$(grep -q "^$tmp/redact.yaml:9: cdc.sensitive_fields: item 3: truncate needs a length: truncate:N" <<<"$out"; echo $?)"
+out=$(env -i PATH="$PATH" SENSITIVE_HASH_KEY=Cli-Hash-Key-0123456789 SENSITIVE_HASH_KEY_ID=k1 "$BIN" --config "$tmp/redact.yaml" --dump-config 2>&1)
+check "--dump-config masks the hash key" "$(grep -q '^  sensitive_hash_key: "\*\*\*\*\*\*\*\*"$' <<<"$out" && ! grep -q "Cli-Hash-Key" <<<"$out"; echo $?)"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -254,6 +254,8 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.schema_evolution.enabled",
                                        "cdc.schema_evolution.strict_mode",
                                        "cdc.sensitive_fields",
+                                       "cdc.sensitive_hash_key",
+                                       "cdc.sensitive_hash_key_id",
                                        "cdc.slot_name",
                                        "cdc.publication",
                                        "cdc.source_name",
@@ -1169,6 +1171,8 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "    enabled: true\n"
                              "    strict_mode: false\n"
                              "  sensitive_fields: []\n"
+                             "  sensitive_hash_key: \"\"\n"
+                             "  sensitive_hash_key_id: \"\"\n"
                              "  slot_name: \"cdc_handler\"\n"
                              "  publication: \"cdc_handler\"\n"
                              "  source_name: \"\"\n"

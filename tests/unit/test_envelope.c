@@ -41,10 +41,10 @@
 #define NVALS(a) ((uint32_t) (sizeof(a) / sizeof((a)[0])))
 
 static struct cdc_column users_cols[] = {
-    {"id", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false},
-    {"name", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
-    {"email", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
-    {"big", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
+    {"id", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false, NULL},
+    {"name", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
+    {"email", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
+    {"big", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
 };
 static const struct cdc_relation users = {16384, "public", "users", 'd', 4, users_cols, ""};
 static const struct cdc_relation users_full = {16390,      "public", "users_full", 'f', 4,
@@ -131,9 +131,9 @@ static void
 test_envelope_binlog_origin_and_zero_dates(void **state)
 {
     static struct cdc_column cols[] = {
-        {"id", 3, -1, CDC_VF_INT, CDC_VF_STRING, true, false},
-        {"born", 10, -1, CDC_VF_DATE, CDC_VF_STRING, false, false},
-        {"secret", 15, -1, CDC_VF_STRING, CDC_VF_STRING, false, true},
+        {"id", 3, -1, CDC_VF_INT, CDC_VF_STRING, true, false, NULL},
+        {"born", 10, -1, CDC_VF_DATE, CDC_VF_STRING, false, false, NULL},
+        {"secret", 15, -1, CDC_VF_STRING, CDC_VF_STRING, false, true, NULL},
     };
     static const struct cdc_relation people = {7, "shop", "people", 'd', 3, cols, ""};
     struct cdc_value v[] = {P("5"), NUL_, NUL_};
@@ -250,36 +250,36 @@ static void
 test_envelope_every_type(void **state)
 {
     static struct cdc_column cols[] = {
-        {"id", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false},
-        {"i2", 21, -1, CDC_VF_INT, CDC_VF_STRING, false, false},
-        {"i8", 20, -1, CDC_VF_INT, CDC_VF_STRING, false, false},
-        {"f4", 700, -1, CDC_VF_FLOAT, CDC_VF_STRING, false, false},
-        {"f8_nan", 701, -1, CDC_VF_FLOAT, CDC_VF_STRING, false, false},
-        {"f8_ninf", 701, -1, CDC_VF_FLOAT, CDC_VF_STRING, false, false},
-        {"num", 1700, -1, CDC_VF_NUMERIC, CDC_VF_STRING, false, false},
-        {"num_inf", 1700, -1, CDC_VF_NUMERIC, CDC_VF_STRING, false, false},
-        {"b", 16, -1, CDC_VF_BOOL, CDC_VF_STRING, false, false},
-        {"j", 114, -1, CDC_VF_JSON, CDC_VF_STRING, false, false},
-        {"jb", 3802, -1, CDC_VF_JSON, CDC_VF_STRING, false, false},
-        {"tstz", 1184, -1, CDC_VF_TIMESTAMPTZ, CDC_VF_STRING, false, false},
-        {"tstz_bc", 1184, -1, CDC_VF_TIMESTAMPTZ, CDC_VF_STRING, false, false},
-        {"tstz_inf", 1184, -1, CDC_VF_TIMESTAMPTZ, CDC_VF_STRING, false, false},
-        {"ts", 1114, -1, CDC_VF_TIMESTAMP, CDC_VF_STRING, false, false},
-        {"d", 1082, -1, CDC_VF_DATE, CDC_VF_STRING, false, false},
-        {"t", 1083, -1, CDC_VF_TIME, CDC_VF_STRING, false, false},
-        {"ttz", 1266, -1, CDC_VF_TIMETZ, CDC_VF_STRING, false, false},
-        {"iv", 1186, -1, CDC_VF_INTERVAL, CDC_VF_STRING, false, false},
-        {"by", 17, -1, CDC_VF_BYTEA_HEX, CDC_VF_STRING, false, false},
-        {"by_empty", 17, -1, CDC_VF_BYTEA_HEX, CDC_VF_STRING, false, false},
-        {"arr_i", 1007, -1, CDC_VF_ARRAY, CDC_VF_INT, false, false},
-        {"arr_t", 1009, -1, CDC_VF_ARRAY, CDC_VF_STRING, false, false},
-        {"arr_2d", 1007, -1, CDC_VF_ARRAY, CDC_VF_INT, false, false},
-        {"arr_jb", 3807, -1, CDC_VF_ARRAY, CDC_VF_JSON, false, false},
-        {"arr_tstz", 1185, -1, CDC_VF_ARRAY, CDC_VF_TIMESTAMPTZ, false, false},
-        {"txt", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
-        {"raw", 0, -1, CDC_VF_RAW_JSON, CDC_VF_STRING, false, false},
-        {"nul", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
-        {"bad_int", 23, -1, CDC_VF_INT, CDC_VF_STRING, false, false},
+        {"id", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false, NULL},
+        {"i2", 21, -1, CDC_VF_INT, CDC_VF_STRING, false, false, NULL},
+        {"i8", 20, -1, CDC_VF_INT, CDC_VF_STRING, false, false, NULL},
+        {"f4", 700, -1, CDC_VF_FLOAT, CDC_VF_STRING, false, false, NULL},
+        {"f8_nan", 701, -1, CDC_VF_FLOAT, CDC_VF_STRING, false, false, NULL},
+        {"f8_ninf", 701, -1, CDC_VF_FLOAT, CDC_VF_STRING, false, false, NULL},
+        {"num", 1700, -1, CDC_VF_NUMERIC, CDC_VF_STRING, false, false, NULL},
+        {"num_inf", 1700, -1, CDC_VF_NUMERIC, CDC_VF_STRING, false, false, NULL},
+        {"b", 16, -1, CDC_VF_BOOL, CDC_VF_STRING, false, false, NULL},
+        {"j", 114, -1, CDC_VF_JSON, CDC_VF_STRING, false, false, NULL},
+        {"jb", 3802, -1, CDC_VF_JSON, CDC_VF_STRING, false, false, NULL},
+        {"tstz", 1184, -1, CDC_VF_TIMESTAMPTZ, CDC_VF_STRING, false, false, NULL},
+        {"tstz_bc", 1184, -1, CDC_VF_TIMESTAMPTZ, CDC_VF_STRING, false, false, NULL},
+        {"tstz_inf", 1184, -1, CDC_VF_TIMESTAMPTZ, CDC_VF_STRING, false, false, NULL},
+        {"ts", 1114, -1, CDC_VF_TIMESTAMP, CDC_VF_STRING, false, false, NULL},
+        {"d", 1082, -1, CDC_VF_DATE, CDC_VF_STRING, false, false, NULL},
+        {"t", 1083, -1, CDC_VF_TIME, CDC_VF_STRING, false, false, NULL},
+        {"ttz", 1266, -1, CDC_VF_TIMETZ, CDC_VF_STRING, false, false, NULL},
+        {"iv", 1186, -1, CDC_VF_INTERVAL, CDC_VF_STRING, false, false, NULL},
+        {"by", 17, -1, CDC_VF_BYTEA_HEX, CDC_VF_STRING, false, false, NULL},
+        {"by_empty", 17, -1, CDC_VF_BYTEA_HEX, CDC_VF_STRING, false, false, NULL},
+        {"arr_i", 1007, -1, CDC_VF_ARRAY, CDC_VF_INT, false, false, NULL},
+        {"arr_t", 1009, -1, CDC_VF_ARRAY, CDC_VF_STRING, false, false, NULL},
+        {"arr_2d", 1007, -1, CDC_VF_ARRAY, CDC_VF_INT, false, false, NULL},
+        {"arr_jb", 3807, -1, CDC_VF_ARRAY, CDC_VF_JSON, false, false, NULL},
+        {"arr_tstz", 1185, -1, CDC_VF_ARRAY, CDC_VF_TIMESTAMPTZ, false, false, NULL},
+        {"txt", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
+        {"raw", 0, -1, CDC_VF_RAW_JSON, CDC_VF_STRING, false, false, NULL},
+        {"nul", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
+        {"bad_int", 23, -1, CDC_VF_INT, CDC_VF_STRING, false, false, NULL},
     };
     static const struct cdc_relation rel = {16400,       "public", "all_types", 'd',
                                             NVALS(cols), cols,     ""};
@@ -328,9 +328,9 @@ static void
 test_envelope_escaping(void **state)
 {
     static struct cdc_column cols[] = {
-        {"col \"q\"", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
-        {"na\xc3\xafve", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
-        {"c\xe9", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
+        {"col \"q\"", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
+        {"na\xc3\xafve", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
+        {"c\xe9", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
     };
     static const struct cdc_relation rel = {1, "my \"schema\"", "tab\\le\n", 'd', 3, cols, ""};
     struct cdc_value v[] = {P("caf\xe9 \x01\t"), P("\xf0\x9f\x98\x80 emoji"), P("x")};

@@ -30,6 +30,7 @@
 #include "core/buf.h"
 #include "event/json.h"
 #include "transform/envelope.h"
+#include "transform/redact.h"
 
 #define P(s)                                                                                       \
     {                                                                                              \
@@ -51,10 +52,10 @@
 
 /* Debezium's example table: inventory.customers (id, first_name, last_name, email). */
 static struct cdc_column cust_cols[] = {
-    {"id", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false},
-    {"first_name", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
-    {"last_name", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
-    {"email", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
+    {"id", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false, NULL},
+    {"first_name", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
+    {"last_name", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
+    {"email", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
 };
 static struct cdc_relation customers = {16384, "public", "customers", 'd', 4, cust_cols, ""};
 
@@ -128,6 +129,38 @@ pg_change(enum cdc_op op, const struct cdc_tuple *before, const struct cdc_tuple
     "\"metadata\":{\"event_id\":\"PostgreSQL_server-00000000016E90A0-00000000\",\"sequence\":0,"   \
     "\"event_version\":1,\"source_host\":\"db.example.com\",\"engine\":\"postgres\","              \
     "\"handler_version\":\"0.1.0\"}"
+
+/* Redaction rules apply in the Debezium envelope too: mask and truncate, in before and after. */
+static void
+test_debezium_applies_sensitive_field_rules(void **state)
+{
+    const char *rules[] = {"email=mask", "last_name=truncate:3", "first_name"};
+    struct redact_opts ro = {rules, 3, NULL, 0, NULL, NULL};
+    struct cdc_column cols[4];
+    struct cdc_relation rel = customers;
+    struct cdc_value v[] = {P("1"), P("Anne"), P("Kretchmar"), P("annek@noanswer.org")};
+    struct cdc_tuple t = {NVALS(v), v};
+    struct redact_set *rs = NULL;
+    struct cdc_change ch;
+    struct env_ctx ctx;
+    struct cdc_err err;
+
+    (void) state;
+    memcpy(cols, cust_cols, sizeof(cols));
+    rel.cols = cols;
+    assert_int_equal(redact_set_create(&rs, &ro, &err), CDC_OK);
+    assert_int_equal(redact_apply(rs, &rel), 3);
+    ch = pg_change(CDC_OP_UPDATE, &t, &t);
+    ch.rel = &rel;
+    pg_ctx(&ctx, ENV_FORMAT_DEBEZIUM);
+    /* first_name dropped, last_name cut to 3 characters, email masked */
+    check(&ctx, &ch,
+          "{\"before\":{\"id\":1,\"last_name\":\"Kre\",\"email\":\"****\"},"
+          "\"after\":{\"id\":1,\"last_name\":\"Kre\",\"email\":\"****\"}," PG_SOURCE
+          ",\"op\":\"u\",\"ts_ms\":1559033904863,\"transaction\":null," PG_META "}");
+    env_ctx_free(&ctx);
+    redact_set_destroy(rs);
+}
 
 static void
 test_debezium_postgres_create_matches_the_documented_example(void **state)
@@ -377,6 +410,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_debezium_postgres_create_matches_the_documented_example),
+        cmocka_unit_test(test_debezium_applies_sensitive_field_rules),
         cmocka_unit_test(test_debezium_postgres_update_keeps_before_and_marks_unsent_toast),
         cmocka_unit_test(test_debezium_postgres_delete_has_a_null_after),
         cmocka_unit_test(test_debezium_postgres_truncate_has_no_row_images),

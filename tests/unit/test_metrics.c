@@ -72,6 +72,12 @@ static const char expected_text[] =
     "# HELP cdc_transactions_total Source transactions processed.\n"
     "# TYPE cdc_transactions_total counter\n"
     "cdc_transactions_total{source=\"orders\"} 2\n"
+    "# HELP cdc_pii_redactions_total Values masked by PII detection (cdc.sensitive_fields detect "
+    "rules), by kind.\n"
+    "# TYPE cdc_pii_redactions_total counter\n"
+    "cdc_pii_redactions_total{source=\"orders\",kind=\"email\"} 0\n"
+    "cdc_pii_redactions_total{source=\"orders\",kind=\"card\"} 5\n"
+    "cdc_pii_redactions_total{source=\"orders\",kind=\"ssn\"} 1\n"
     "# HELP cdc_connection_up Whether a dependency is connected and usable (1) or not (0).\n"
     "# TYPE cdc_connection_up gauge\n"
     "cdc_connection_up{source=\"orders\",dependency=\"source\"} 1\n"
@@ -174,6 +180,8 @@ fill_sample(struct cdc_metrics *m)
     /* 400 us and 500 us (the bound itself: le is inclusive) in le=0.0005, 1.2 ms in le=0.0025,
      * 12 s above every bound. Sum 12.002100 s. */
     metrics_observe_us(&m->event_latency, 400);
+    metrics_add(&m->pii_redactions_total[METRICS_PII_CARD], 5);
+    metrics_inc(&m->pii_redactions_total[METRICS_PII_SSN]);
     metrics_observe_us(&m->event_latency, 500);
     metrics_observe_us(&m->event_latency, 1200);
     metrics_observe_us(&m->event_latency, 12000000);

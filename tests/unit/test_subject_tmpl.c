@@ -35,8 +35,8 @@
 #define NVALS(a) ((uint32_t) (sizeof(a) / sizeof((a)[0])))
 
 static struct cdc_column cols[] = {
-    {"id", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false},
-    {"v", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
+    {"id", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false, NULL},
+    {"v", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
 };
 static struct cdc_relation rel = {1, "public", "orders", 'd', 2, cols, ""};
 
@@ -194,9 +194,9 @@ static void
 test_pk_hash_hashes_the_json_array_of_key_values(void **state)
 {
     static struct cdc_column two[] = {
-        {"a", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false},
-        {"x", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false},
-        {"b", 25, -1, CDC_VF_STRING, CDC_VF_STRING, true, true}, /* sensitive: still hashed */
+        {"a", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false, NULL},
+        {"x", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
+        {"b", 25, -1, CDC_VF_STRING, CDC_VF_STRING, true, true, NULL}, /* sensitive: still hashed */
     };
     static struct cdc_relation comp = {3, "public", "comp", 'd', 3, two, ""};
     struct cdc_value v42[] = {P("42"), P("x")};
