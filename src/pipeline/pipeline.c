@@ -711,8 +711,11 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
         metrics_heartbeat(p->m);
         rc = src_next(p->src, 100, &out, err);
         if (rc == CDC_ERR_PROTO) {
+            char why[CDC_ERR_MSG_MAX];
+
             metrics_inc(&p->m->errors_total[METRICS_ERR_DECODE]);
-            rc = cdc_err_set(err, CDC_ERR_FATAL, "%s", err->msg);
+            snprintf(why, sizeof(why), "%s", err->msg); /* never format err into itself */
+            rc = cdc_err_set(err, CDC_ERR_FATAL, "%s", why);
             break;
         }
         if (rc != CDC_OK) {

@@ -421,6 +421,98 @@ test_mariadb_ddl_in_order_and_new_version(void **state)
     mysql_close(c);
 }
 
+#define MYSTRICT "it_schema_mystrict"
+
+/* -X arguments for the fixture's MariaDB, then `more` (NULL-terminated), into argv. */
+static void
+my_args(const char **argv, char x[4][300], const char *const *more)
+{
+    int n = 0;
+
+    snprintf(x[0], 300, "rds.endpoint=%s", it_env("CDC_IT_MY_HOST"));
+    snprintf(x[1], 300, "rds.port=%s", it_env("CDC_IT_MY_PORT"));
+    snprintf(x[2], 300, "rds.username=%s", it_env("CDC_IT_MY_USER"));
+    snprintf(x[3], 300, "rds.password=%s", it_env("CDC_IT_MY_PASSWORD"));
+    argv[n++] = "-X";
+    argv[n++] = "rds.engine=mariadb";
+    for (int i = 0; i < 4; i++) {
+        argv[n++] = "-X";
+        argv[n++] = x[i];
+    }
+    for (int i = 0; more[i] != NULL; i++)
+        argv[n++] = more[i];
+    argv[n] = NULL;
+}
+
+/* MariaDB, strict mode: a dropped column stops the daemon before the rows after it, until
+   --accept-schema-change; then they are published once each. */
+static void
+test_mariadb_strict_mode_stops_until_accepted(void **state)
+{
+    const char *strict[] = {"-X", "cdc.schema_evolution.strict_mode=true", "--exit-when-idle",
+                            "2000", NULL};
+    const char *accept[] = {"-X",
+                            "cdc.schema_evolution.strict_mode=true",
+                            "--exit-when-idle",
+                            "2000",
+                            "--accept-schema-change",
+                            NULL};
+    const char *argv[32];
+    char x[4][300], path[600], *text;
+    struct it_msgs ms;
+    long n_stopped;
+    MYSQL *c;
+    pid_t pid;
+
+    (void) state;
+    snprintf(path, sizeof(path), "%s/%s.ckpt.json", it_env("CDC_IT_TMP"), MYSTRICT);
+    unlink(path);
+    unlink(it_daemon_log(MYSTRICT));
+    it_stream_delete(MYSTRICT);
+    registry_purge(MYSTRICT, MYSTRICT, "m");
+    c = it_my_connect(NULL);
+    it_my(c, "DROP DATABASE IF EXISTS `%s`", MYSTRICT);
+    it_my(c, "CREATE DATABASE `%s`", MYSTRICT);
+    it_my(c, "USE `%s`", MYSTRICT);
+    it_my(c, "CREATE TABLE m (id INT PRIMARY KEY, a VARCHAR(20), b INT)");
+    my_args(argv, x, strict);
+    pid = it_daemon_start(MYSTRICT, MYSTRICT, argv);
+    it_wait_log(MYSTRICT, "streaming from", 30000);
+    it_my(c, "INSERT INTO m VALUES (1, 'one', 1)");
+    it_my(c, "ALTER TABLE m DROP COLUMN b");
+    it_my(c, "INSERT INTO m VALUES (2, 'two')");
+    it_my(c, "INSERT INTO m VALUES (3, 'three')");
+    assert_int_equal(it_daemon_wait(pid, 60000), 1);
+    text = it_slurp(it_daemon_log(MYSTRICT));
+    if (strstr(text, "incompatible schema change") == NULL ||
+        strstr(text, "column \\\"b\\\" was dropped") == NULL ||
+        strstr(text, "--accept-schema-change") == NULL)
+        fail_msg("no clear error in the log:\n%s", text);
+    free(text);
+    it_read_stream(MYSTRICT, &ms);
+    assert_true(find_msg(&ms, 0, "\"after\":{\"id\":1,\"a\":\"one\",\"b\":1}") >= 0);
+    assert_true(find_msg(&ms, 0, "\"id\":2") < 0);
+    assert_true(find_msg(&ms, 0, "\"id\":3") < 0);
+    n_stopped = ms.n;
+    it_msgs_free(&ms);
+
+    /* a restart without the flag stops again, at the same place */
+    pid = it_daemon_start(MYSTRICT, MYSTRICT, argv);
+    assert_int_equal(it_daemon_wait(pid, 60000), 1);
+    assert_int_equal(it_stream_msg_count(MYSTRICT), n_stopped);
+
+    /* acknowledged: rows 2 and 3, once each, in order */
+    my_args(argv, x, accept);
+    pid = it_daemon_start(MYSTRICT, MYSTRICT, argv);
+    assert_int_equal(it_daemon_wait(pid, 60000), 0);
+    it_read_stream(MYSTRICT, &ms);
+    assert_int_equal(ms.n, n_stopped + 2);
+    assert_non_null(strstr(ms.v[ms.n - 2].data, "\"after\":{\"id\":2,\"a\":\"two\"}"));
+    assert_non_null(strstr(ms.v[ms.n - 1].data, "\"after\":{\"id\":3,\"a\":\"three\"}"));
+    it_msgs_free(&ms);
+    mysql_close(c);
+}
+
 int
 main(void)
 {
@@ -428,6 +520,7 @@ main(void)
         cmocka_unit_test(test_pg_setup_ddl_events_in_order_and_registry_versions),
         cmocka_unit_test(test_pg_strict_mode_stops_until_accepted),
         cmocka_unit_test(test_mariadb_ddl_in_order_and_new_version),
+        cmocka_unit_test(test_mariadb_strict_mode_stops_until_accepted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,9 +19,11 @@
  * 3.3 cannot request a dump by GTID set).
  *
  * Column names come from the TABLE_MAP's optional metadata
- * (binlog_row_metadata=FULL); otherwise, and on MariaDB always (its UUID,
- * INET4, INET6 and JSON columns look like others in the binlog), from
- * information_schema, cached per table until a DDL statement.
+ * (binlog_row_metadata=FULL); otherwise from information_schema, by
+ * position. On MariaDB information_schema is read always (its UUID, INET4,
+ * INET6 and JSON columns look like others in the binlog), matched by name
+ * when the binlog has names, so rows written before a later ALTER still
+ * decode. Cached per table until a DDL statement.
  */
 #include "source/mysql/binlog.h"
 #include "source/mysql/mysrc.h"
@@ -251,6 +253,30 @@ mys_table_schema(struct mysource *ms, struct mys_table *t, struct cdc_err *err)
     rc = mysrc_table_columns(ms->src, t->bt->db, t->bt->table, &ci, &n, err);
     if (rc != CDC_OK)
         return rc;
+    if (t->bt->has_names) {
+        /*
+         * The binlog names its columns (binlog_row_metadata=FULL): it wins. The table may
+         * have changed since these rows were written (a later ALTER): information_schema
+         * only adds what the binlog lacks, matched by name; a column gone from it keeps
+         * the binlog's type alone.
+         */
+        for (uint32_t i = 0; i < t->bt->ncols; i++) {
+            struct binlog_column *c = &t->bt->cols[i];
+
+            for (uint32_t j = 0; j < n; j++) {
+                if (strcmp(ci[j].name, c->name) != 0)
+                    continue;
+                if (!t->bt->has_pk)
+                    c->is_pk = ci[j].is_key;
+                c->logical = mys_logical(&ci[j]);
+                if (!t->bt->has_signedness)
+                    c->is_unsigned = ci[j].is_unsigned;
+                break;
+            }
+        }
+        free(ci);
+        return CDC_OK;
+    }
     if (n != t->bt->ncols) {
         free(ci);
         /* the table changed after these rows were written: the binlog wins, names are lost */
@@ -271,8 +297,7 @@ mys_table_schema(struct mysource *ms, struct mys_table *t, struct cdc_err *err)
         size_t len = strlen(ci[i].name) + 1;
 
         memcpy(t->names + off, ci[i].name, len);
-        if (c->name == NULL)
-            c->name = t->names + off;
+        c->name = t->names + off;
         off += len;
         if (!t->bt->has_pk)
             c->is_pk = ci[i].is_key;
