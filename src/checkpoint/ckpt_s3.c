@@ -31,7 +31,10 @@
  * writes whose answer was lost (a timeout or a 5xx after the request left)
  * -> we adopt its ETag and write again; it holds someone else's record ->
  * CDC_ERR_FATAL ("changed by another writer"); it vanished -> written again
- * as a new object. Callers are expected to load before the first save.
+ * as a new object. The same GET is made before each overwrite, because some
+ * S3-compatible servers ignore If-Match: a second writer is then caught at
+ * the next write of the first. Callers are expected to load before the
+ * first save.
  *
  * No answer (connection refused, timeout, reset), 5xx, 408, 429 and 409
  * (a concurrent conditional write): CDC_ERR_RETRY. Any other 4xx:
@@ -617,11 +620,14 @@ done:
 }
 
 /*
- * After a 412: what does the object hold now? Adopt our own lost write
- * (*again), write anew if it vanished, otherwise refuse.
+ * Read the object and judge it against what this store last wrote: our own
+ * lost write is adopted (*again), a vanished object is written anew, someone
+ * else's record is CDC_ERR_FATAL. refused: after a 412 (the same ETag is then
+ * a RETRY: the server refused for another reason); else a check before a
+ * write (the same ETag: go on).
  */
 static cdc_rc
-s3_after_412(struct ckpt_s3 *k, struct s3_resp *r, bool *again, struct cdc_err *err)
+s3_judge(struct ckpt_s3 *k, struct s3_resp *r, bool refused, bool *again, struct cdc_err *err)
 {
     char sent[256];
     cdc_rc rc;
@@ -635,6 +641,8 @@ s3_after_412(struct ckpt_s3 *k, struct s3_resp *r, bool *again, struct cdc_err *
         *again = k->exists;
         k->exists = false;
         k->etag[0] = '\0';
+        if (!refused)
+            return CDC_OK;
         return *again ? CDC_OK
                       : cdc_err_set(err, CDC_ERR_RETRY,
                                     "s3 checkpoint store %s: conditional write refused, yet the "
@@ -642,7 +650,7 @@ s3_after_412(struct ckpt_s3 *k, struct s3_resp *r, bool *again, struct cdc_err *
                                     k->where);
     }
     if (r->status != 200)
-        return s3_http_failed(k, r, "could not read the object back after a refused write", err);
+        return s3_http_failed(k, r, "could not read the object back", err);
     if (!r->truncated && s3_is_pending(k, r->body, r->len)) {
         /* an earlier write whose answer we never got landed: it is ours, go on from there */
         k->exists = true;
@@ -652,10 +660,11 @@ s3_after_412(struct ckpt_s3 *k, struct s3_resp *r, bool *again, struct cdc_err *
         return CDC_OK;
     }
     if (k->exists && strcmp(r->etag, k->etag) == 0)
-        return cdc_err_set(err, CDC_ERR_RETRY,
-                           "s3 checkpoint store %s: conditional write refused, yet the ETag is "
-                           "unchanged",
-                           k->where);
+        return !refused ? CDC_OK
+                        : cdc_err_set(err, CDC_ERR_RETRY,
+                                      "s3 checkpoint store %s: conditional write refused, yet the "
+                                      "ETag is unchanged",
+                                      k->where);
     return cdc_err_set(err, CDC_ERR_FATAL,
                        "s3 checkpoint store %s: checkpoint object was changed by another writer "
                        "(ETag %.64s, expected %.64s): is a second cdc-handler using the same "
@@ -672,6 +681,18 @@ s3_write_once(struct ckpt_s3 *k, const char *text, size_t len, struct s3_resp *r
     cdc_rc rc;
 
     *again = false;
+    /*
+     * Not every S3-compatible server honours If-Match (s3rver, some older ones ignore it):
+     * read the ETag first, so that a second writer is caught there too. On AWS S3 the
+     * conditional PUT below closes the window between the two requests.
+     */
+    if (k->exists) {
+        bool adopted = false;
+
+        rc = s3_judge(k, r, false, &adopted, err);
+        if (rc != CDC_OK)
+            return rc;
+    }
     if (k->exists)
         snprintf(cond, sizeof(cond), "If-Match: %s", k->etag);
     else
@@ -698,7 +719,7 @@ s3_write_once(struct ckpt_s3 *k, const char *text, size_t len, struct s3_resp *r
         return CDC_OK;
     }
     if (r->status == 412)
-        return s3_after_412(k, r, again, err);
+        return s3_judge(k, r, true, again, err);
     return s3_http_failed(k, r, "could not write the checkpoint", err);
 }
 
