@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "aws/rdsiam.h"
+#include "aws/sts.h"
 #include "core/buf.h"
 
 #define AWSCREDS_TOKEN_MAX 8192 /* an IAM token with a long session token stays far below */
@@ -143,6 +144,7 @@ from_env(struct awscreds *c, const char *(*getenv_fn)(const char *), struct cdc_
 #define AWSCREDS_CONTAINER_HOST  "http://169.254.170.2"
 #define AWSCREDS_IMDS_HOST       "http://169.254.169.254"
 #define AWSCREDS_CONTAINER_TO_MS 2000L /* the SDKs' 2 s */
+#define AWSCREDS_STS_TO_MS       5000L /* STS over the internet */
 #define AWSCREDS_IMDS_TO_MS      1000L /* the SDKs' 1 s: a machine without IMDS does not stall */
 #define AWSCREDS_IMDS_TOKEN_TTL  "21600"
 
@@ -184,8 +186,9 @@ fetch_on_body(char *d, size_t size, size_t n, void *arg)
  * did (what names the endpoint in the message).
  */
 static cdc_rc
-fetch(const char *method, const char *url, struct curl_slist *h, long timeout_ms,
-      struct fetch_body *b, long *status, const char *what, struct cdc_err *err)
+fetch_body_req(const char *method, const char *url, struct curl_slist *h, const char *body,
+               long timeout_ms, struct fetch_body *b, long *status, const char *what,
+               struct cdc_err *err)
 {
     char ebuf[CURL_ERROR_SIZE] = "";
     CURL *c;
@@ -210,8 +213,8 @@ fetch(const char *method, const char *url, struct curl_slist *h, long timeout_ms
     curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
     if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, body != NULL ? (long) strlen(body) : 0L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? body : "");
     }
     cc = curl_easy_perform(c);
     if (cc == CURLE_OK)
@@ -224,6 +227,13 @@ fetch(const char *method, const char *url, struct curl_slist *h, long timeout_ms
         return cdc_err_set(err, CDC_ERR_RETRY, "%s did not answer: %s", what,
                            ebuf[0] ? ebuf : curl_easy_strerror(cc));
     return CDC_OK;
+}
+
+static cdc_rc
+fetch(const char *method, const char *url, struct curl_slist *h, long timeout_ms,
+      struct fetch_body *b, long *status, const char *what, struct cdc_err *err)
+{
+    return fetch_body_req(method, url, h, NULL, timeout_ms, b, status, what, err);
 }
 
 /* A status that is not 200: RETRY for 5xx/408/429, CONFIG for a refusal (hint: name the token). */
@@ -340,6 +350,82 @@ parse_doc(struct awscreds *c, const struct fetch_body *b, const char *source, co
     if (rc != CDC_OK)
         return cdc_err_prefix(err, "%s", what);
     c->source = source;
+    return CDC_OK;
+}
+
+/* STS's URL: AWS_ENDPOINT_URL_STS, else the regional endpoint, else the global one. */
+static cdc_rc
+sts_url(const char *(*getenv_fn)(const char *), char *url, size_t cap, struct cdc_err *err)
+{
+    const char *ep = getenv_fn("AWS_ENDPOINT_URL_STS");
+    const char *region = getenv_fn("AWS_REGION");
+
+    if (!is_set(region))
+        region = getenv_fn("AWS_DEFAULT_REGION");
+    if (is_set(ep)) {
+        /* https anywhere; plain http only to this machine (a test or a local proxy) */
+        if (strncmp(ep, "https://", 8) != 0 && strncmp(ep, "http://127.0.0.1", 16) != 0 &&
+            strncmp(ep, "http://localhost", 16) != 0 && strncmp(ep, "http://[::1]", 12) != 0)
+            return cdc_err_set(err, CDC_ERR_CONFIG,
+                               "AWS_ENDPOINT_URL_STS must be an https:// URL (http only to "
+                               "127.0.0.1, localhost or [::1])");
+        if (snprintf(url, cap, "%s", ep) >= (int) cap)
+            return cdc_err_set(err, CDC_ERR_CONFIG, "AWS_ENDPOINT_URL_STS is too long");
+    } else if (is_set(region)) {
+        if (strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(region) ||
+            snprintf(url, cap, "https://sts.%s.amazonaws.com/", region) >= (int) cap)
+            return cdc_err_set(err, CDC_ERR_CONFIG, "AWS_REGION \"%.40s\" is not a region name",
+                               region);
+    } else {
+        snprintf(url, cap, "https://sts.amazonaws.com/");
+    }
+    return CDC_OK;
+}
+
+/* EKS IRSA: exchange the web identity token file for role credentials (STS, unsigned). */
+static cdc_rc
+from_web_identity(struct awscreds *c, const char *(*getenv_fn)(const char *), struct fetch_body *b,
+                  struct cdc_err *err)
+{
+    const char *role = getenv_fn("AWS_ROLE_ARN");
+    const char *session = getenv_fn("AWS_ROLE_SESSION_NAME");
+    struct curl_slist *h = NULL;
+    char url[1024], what[1300], code[64];
+    char *tok, *body;
+    long status;
+    cdc_rc rc;
+
+    if (!is_set(role))
+        return cdc_err_set(err, CDC_ERR_CONFIG,
+                           "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not: set the "
+                           "role to assume");
+    if ((rc = sts_url(getenv_fn, url, sizeof(url), err)) != CDC_OK)
+        return rc;
+    tok = read_secret_file("AWS_WEB_IDENTITY_TOKEN_FILE", getenv_fn("AWS_WEB_IDENTITY_TOKEN_FILE"),
+                           err);
+    if (tok == NULL)
+        return err->code;
+    body = sts_web_identity_body(role, is_set(session) ? session : "cdc-handler", tok);
+    wipe_free(tok);
+    if (body == NULL ||
+        !add_header(&h, "Content-Type", "application/x-www-form-urlencoded; charset=utf-8") ||
+        !add_header(&h, "Accept", "application/xml")) {
+        wipe_free(body);
+        free_headers(h);
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    }
+    snprintf(what, sizeof(what), "STS (%s) AssumeRoleWithWebIdentity for %.200s", url, role);
+    rc = fetch_body_req("POST", url, h, body, AWSCREDS_STS_TO_MS, b, &status, what, err);
+    wipe_free(body);
+    free_headers(h);
+    if (rc != CDC_OK)
+        return rc;
+    /* STS answers errors with an XML body: 400/403 carry the reason */
+    if (status != 200 && (status >= 500 || strstr(b->data, "<ErrorResponse") == NULL))
+        return fetch_status_failed(status, what, false, err);
+    rc = sts_parse(b->data, c, code, sizeof(code), err);
+    if (rc != CDC_OK)
+        return cdc_err_prefix(err, "role %.200s", role);
     return CDC_OK;
 }
 
@@ -484,7 +570,8 @@ imds_disabled(const char *(*getenv_fn)(const char *) )
 #define AWSCREDS_NONE                                                                              \
     "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "                     \
     "AWS_SECRET_ACCESS_KEY_FILE), and AWS_SESSION_TOKEN for temporary credentials, or "            \
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI"
+    "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, or AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / "   \
+    "_FULL_URI"
 
 cdc_rc
 awscreds_resolve(struct awscreds *out, const char *(*getenv_fn)(const char *), struct cdc_err *err)
@@ -505,13 +592,9 @@ awscreds_resolve(struct awscreds *out, const char *(*getenv_fn)(const char *), s
         return CDC_OK;
     }
     if (is_set(getenv_fn("AWS_WEB_IDENTITY_TOKEN_FILE")))
-        return cdc_err_set(err, CDC_ERR_CONFIG,
-                           "AWS_WEB_IDENTITY_TOKEN_FILE is set, but exchanging a web identity "
-                           "token for credentials (STS AssumeRoleWithWebIdentity, HTTPS) is not "
-                           "supported by this build: set AWS_ACCESS_KEY_ID, "
-                           "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN");
-    if (is_set(getenv_fn("AWS_CONTAINER_CREDENTIALS_FULL_URI")) ||
-        is_set(getenv_fn("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")))
+        rc = with_body(from_web_identity, &c, getenv_fn, err);
+    else if (is_set(getenv_fn("AWS_CONTAINER_CREDENTIALS_FULL_URI")) ||
+             is_set(getenv_fn("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")))
         rc = with_body(from_container, &c, getenv_fn, err);
     else if (imds_disabled(getenv_fn))
         return cdc_err_set(err, CDC_ERR_CONFIG,

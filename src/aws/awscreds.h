@@ -8,9 +8,12 @@
  *    optional AWS_SESSION_TOKEN; the two secrets may instead be read from the
  *    file named by AWS_SECRET_ACCESS_KEY_FILE / AWS_SESSION_TOKEN_FILE (one
  *    trailing newline removed);
- * 2. a web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, as EKS sets
- *    them): STS AssumeRoleWithWebIdentity (HTTPS) is not done by this build;
- *    recognised and refused with a message saying so;
+ * 2. a web identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN, and the
+ *    optional AWS_ROLE_SESSION_NAME, as EKS IRSA sets them): STS
+ *    AssumeRoleWithWebIdentity (aws/sts.h), POSTed unsigned to
+ *    AWS_ENDPOINT_URL_STS, else https://sts.AWS_REGION.amazonaws.com/, else
+ *    the global endpoint; 5 s timeout. The token file is read anew each time
+ *    (the kubelet rotates it);
  * 3. the ECS/EKS container endpoint: GET http://169.254.170.2 +
  *    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, or
  *    AWS_CONTAINER_CREDENTIALS_FULL_URI (https, or http to a loopback or the
@@ -25,9 +28,9 @@
  *    without IMDS waits about a second; skipped when
  *    AWS_EC2_METADATA_DISABLED=true. No answer there reads as "no
  *    credentials configured" (CDC_ERR_CONFIG).
- * 3 and 4 return the JSON document awscreds_parse_json() reads; their
- * credentials expire, and awscreds_refresh() fetches new ones 5 minutes
- * before (AWSCREDS_REFRESH_MARGIN).
+ * 3 and 4 return the JSON document awscreds_parse_json() reads, 2 an XML
+ * one (sts_parse()); their credentials expire, and awscreds_refresh()
+ * fetches new ones 5 minutes before (AWSCREDS_REFRESH_MARGIN).
  *
  * Blocking HTTP through libcurl (never through a proxy), a new handle per
  * request. Nothing here logs, and no secret or token appears in a message.
@@ -48,7 +51,8 @@ struct awscreds {
     char *secret_access_key;
     char *session_token; /* NULL for long-term keys */
     time_t expiration;   /* 0: does not expire (environment keys) */
-    const char *source;  /* "environment", "container endpoint", "instance metadata" (static) */
+    const char *source;  /* "environment", "web identity", "container endpoint", "instance
+                            metadata" (static) */
 };
 
 /* Credentials this close to their Expiration (seconds) are fetched again. */

@@ -42,12 +42,16 @@ struct credsrv {
     struct MHD_Daemon *d;
     int port;
     pthread_mutex_t mu;
-    const char *auth; /* the Authorization value required on /creds; NULL: none */
-    const char *akid; /* fixed AccessKeyId; NULL: "ASIA" + counter */
-    int ttl_s;        /* Expiration = now + ttl_s */
-    int fail_status;  /* non-zero: /creds answers this */
-    int ndocs;        /* credential documents handed out */
-    int ntokens;      /* IMDS session tokens handed out */
+    const char *auth;    /* the Authorization value required on /creds; NULL: none */
+    const char *akid;    /* fixed AccessKeyId; NULL: "ASIA" + counter */
+    int ttl_s;           /* Expiration = now + ttl_s */
+    int fail_status;     /* non-zero: /creds answers this */
+    int ndocs;           /* credential documents handed out */
+    int ntokens;         /* IMDS session tokens handed out */
+    char sts_body[4096]; /* the body of the STS request being received */
+    size_t sts_len;
+    const char *sts_want;  /* the exact form body /sts accepts */
+    const char *sts_error; /* non-NULL: /sts answers 400 with this Code */
 };
 
 static struct credsrv srv;
@@ -92,6 +96,66 @@ creds_doc(struct MHD_Connection *c)
     return answer(c, 200, doc);
 }
 
+/* STS AssumeRoleWithWebIdentity, answered as the STS API reference shows it. */
+static enum MHD_Result
+sts_answer(struct MHD_Connection *c)
+{
+    char doc[2048], exp[32];
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    time_t t;
+    struct tm tm;
+    int n;
+
+    if (srv.sts_error != NULL) {
+        snprintf(doc, sizeof(doc),
+                 "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+                 "  <Error>\n    <Type>Sender</Type>\n    <Code>%s</Code>\n"
+                 "    <Message>Token rejected &amp; logged</Message>\n  </Error>\n"
+                 "  <RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId>\n"
+                 "</ErrorResponse>",
+                 srv.sts_error);
+        return answer(c, 400, doc);
+    }
+    /* the form body, byte for byte, and its content type */
+    if (ct == NULL || strncmp(ct, "application/x-www-form-urlencoded", 33) != 0 ||
+        srv.sts_want == NULL || strlen(srv.sts_want) != srv.sts_len ||
+        memcmp(srv.sts_body, srv.sts_want, srv.sts_len) != 0)
+        return answer(c, 400,
+                      "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidParameterValue</Code>"
+                      "<Message>unexpected request</Message></Error></ErrorResponse>");
+    pthread_mutex_lock(&srv.mu);
+    n = ++srv.ndocs;
+    pthread_mutex_unlock(&srv.mu);
+    t = time(NULL) + srv.ttl_s;
+    gmtime_r(&t, &tm);
+    strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(doc, sizeof(doc),
+             "<AssumeRoleWithWebIdentityResponse "
+             "xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+             "  <AssumeRoleWithWebIdentityResult>\n"
+             "    <SubjectFromWebIdentityToken>system:serviceaccount:cdc:cdc-handler"
+             "</SubjectFromWebIdentityToken>\n"
+             "    <Audience>sts.amazonaws.com</Audience>\n"
+             "    <AssumedRoleUser>\n"
+             "      <Arn>arn:aws:sts::123456789012:assumed-role/cdc-handler/cdc-it</Arn>\n"
+             "      <AssumedRoleId>AROACLKWSDQRAOEXAMPLE:cdc-it</AssumedRoleId>\n"
+             "    </AssumedRoleUser>\n"
+             "    <Credentials>\n"
+             "      <SessionToken>IQoJb3JpZ2luX2VjE%d/+a=</SessionToken>\n"
+             "      <SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCY%d</SecretAccessKey>\n"
+             "      <Expiration>%s</Expiration>\n"
+             "      <AccessKeyId>ASIAWEB%d</AccessKeyId>\n"
+             "    </Credentials>\n"
+             "    <Provider>arn:aws:iam::123456789012:oidc-provider/oidc.eks.example</Provider>\n"
+             "  </AssumeRoleWithWebIdentityResult>\n"
+             "  <ResponseMetadata>\n"
+             "    <RequestId>ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE</RequestId>\n"
+             "  </ResponseMetadata>\n"
+             "</AssumeRoleWithWebIdentityResponse>\n",
+             n, n, exp, n);
+    return answer(c, 200, doc);
+}
+
 static enum MHD_Result
 srv_handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
            const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -101,15 +165,23 @@ srv_handle(void *cls, struct MHD_Connection *c, const char *url, const char *met
 
     (void) cls;
     (void) version;
-    (void) upload;
     if (*con_cls == NULL) {
         *con_cls = &first;
+        srv.sts_len = 0; /* one request at a time in these tests */
         return MHD_YES;
     }
     if (*upload_size > 0) {
+        size_t n = *upload_size;
+
+        if (n > sizeof(srv.sts_body) - srv.sts_len)
+            n = sizeof(srv.sts_body) - srv.sts_len;
+        memcpy(srv.sts_body + srv.sts_len, upload, n);
+        srv.sts_len += n;
         *upload_size = 0;
         return MHD_YES;
     }
+    if (strcmp(url, "/sts") == 0 && strcmp(method, "POST") == 0)
+        return sts_answer(c);
     if (strcmp(url, "/creds") == 0 && strcmp(method, "GET") == 0) {
         const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 
@@ -185,6 +257,10 @@ teardown(void **state)
     unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
     unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     unsetenv("AWS_EC2_METADATA_DISABLED");
+    unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+    unsetenv("AWS_ROLE_ARN");
+    unsetenv("AWS_ROLE_SESSION_NAME");
+    unsetenv("AWS_ENDPOINT_URL_STS");
     return 0;
 }
 
@@ -449,10 +525,94 @@ test_awscreds_s3_store_round_trip_with_container_credentials(void **state)
     ckpt_close(s);
 }
 
+/* The web identity token file, written with `token`; its path in path. */
+static void
+write_token(char *path, size_t cap, const char *token)
+{
+    FILE *f;
+
+    snprintf(path, cap, "%s/it_awscreds.token", it_env("CDC_IT_TMP"));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", token); /* the kubelet's file ends with a newline */
+    fclose(f);
+}
+
+/*
+ * EKS IRSA: the token file is exchanged with STS (a local stand-in, POST /sts, which accepts
+ * only the exact form body we expect: field names, order and percent-encoding written here by
+ * hand) for role credentials; near their expiration the file is read again and exchanged anew.
+ */
+static void
+test_awscreds_web_identity_exchanges_the_token_with_sts(void **state)
+{
+    /* a JWT-like token with characters that must be percent-encoded */
+    const char *tok1 = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2ln+/=";
+    const char *want1 =
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
+        "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fcdc-handler"
+        "&RoleSessionName=cdc-it"
+        "&WebIdentityToken=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2ln%2B%2F%3D";
+    const char *want2 = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
+                        "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fcdc-handler"
+                        "&RoleSessionName=cdc-it&WebIdentityToken=rotated.token.2";
+    struct awscreds c = {0};
+    struct cdc_err err;
+    char path[600], ep[128];
+    time_t now = time(NULL);
+
+    (void) state;
+    write_token(path, sizeof(path), tok1);
+    snprintf(ep, sizeof(ep), "http://127.0.0.1:%d/sts", srv.port);
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", path, 1);
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/cdc-handler", 1);
+    setenv("AWS_ROLE_SESSION_NAME", "cdc-it", 1);
+    setenv("AWS_ENDPOINT_URL_STS", ep, 1);
+    srv.sts_want = want1;
+    srv.ttl_s = 200; /* inside the 5-minute refresh margin: the next refresh fetches again */
+    if (awscreds_resolve(&c, NULL, &err) != CDC_OK)
+        fail_msg("resolve: %s", err.msg);
+    assert_string_equal(c.access_key_id, "ASIAWEB1");
+    assert_string_equal(c.secret_access_key, "wJalrXUtnFEMI/K7MDENG/bPxRfiCY1");
+    assert_string_equal(c.session_token, "IQoJb3JpZ2luX2VjE1/+a=");
+    assert_string_equal(c.source, "web identity");
+    assert_true(c.expiration >= now + 199 && c.expiration <= now + 210);
+    assert_true(awscreds_expiring(&c, now));
+
+    /* the kubelet rotated the token: the refresh sends the new one */
+    write_token(path, sizeof(path), "rotated.token.2");
+    srv.sts_want = want2;
+    srv.ttl_s = 3600;
+    assert_int_equal(awscreds_refresh(&c, NULL, now, &err), CDC_OK);
+    assert_string_equal(c.access_key_id, "ASIAWEB2");
+    assert_false(awscreds_expiring(&c, now));
+    awscreds_free(&c);
+
+    /* STS refuses the token: a configuration error naming STS's code, never the token */
+    srv.sts_error = "InvalidIdentityToken";
+    assert_int_equal(awscreds_resolve(&c, NULL, &err), CDC_ERR_CONFIG);
+    print_message("refused: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "InvalidIdentityToken"));
+    assert_non_null(strstr(err.msg, "Token rejected & logged"));
+    assert_non_null(strstr(err.msg, "role/cdc-handler"));
+    assert_null(strstr(err.msg, "rotated.token"));
+    /* an expired token (the file is about to be rotated): retried */
+    srv.sts_error = "ExpiredTokenException";
+    assert_int_equal(awscreds_resolve(&c, NULL, &err), CDC_ERR_RETRY);
+    srv.sts_error = NULL;
+    /* nothing answers: retried, and the message names the endpoint */
+    setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9/sts", 1);
+    assert_int_equal(awscreds_resolve(&c, NULL, &err), CDC_ERR_RETRY);
+    assert_non_null(strstr(err.msg, "127.0.0.1:9"));
+    unlink(path);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_awscreds_web_identity_exchanges_the_token_with_sts,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_awscreds_container_endpoint_without_a_token, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(

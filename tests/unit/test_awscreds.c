@@ -1,7 +1,9 @@
 /*
  * test_awscreds.c - AWS credentials: the environment (with *_FILE secrets),
- * the refusals made before any request (web identity, an insecure container
- * URI, a token with a line break, IMDS disabled), the refresh margin, the
+ * the refusals made before any request (web identity without a role, token
+ * file or secure STS endpoint, an insecure container URI, a token with a
+ * line break, IMDS disabled), STS's AssumeRoleWithWebIdentity answer and
+ * request body (aws/sts.h), the refresh margin, the
  * container / instance-metadata JSON documents (the members AWS documents for
  * the EC2 IMDS "security-credentials/ROLE" answer and the ECS task-role
  * endpoint), and the password callback pgsrc calls before each connection.
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "aws/awscreds.h"
+#include "aws/sts.h"
 #include "aws/rdsiam.h"
 
 static const char *const *test_env;
@@ -100,8 +103,13 @@ test_awscreds_refuses_ambiguous_or_missing_sources(void **state)
     const char *const both[] = {"AWS_ACCESS_KEY_ID=A", "AWS_SECRET_ACCESS_KEY=Sekr1t-x",
                                 "AWS_SECRET_ACCESS_KEY_FILE=/nonexistent", NULL};
     const char *const half[] = {"AWS_ACCESS_KEY_ID=A", NULL};
-    const char *const web[] = {"AWS_WEB_IDENTITY_TOKEN_FILE=/var/run/token",
+    const char *const web[] = {"AWS_WEB_IDENTITY_TOKEN_FILE=/nonexistent/token",
                                "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/x", NULL};
+    const char *const web_norole[] = {"AWS_WEB_IDENTITY_TOKEN_FILE=/nonexistent/token", NULL};
+    /* plain http to STS anywhere but this machine: refused before the token is read */
+    const char *const web_http[] = {"AWS_WEB_IDENTITY_TOKEN_FILE=/nonexistent/token",
+                                    "AWS_ROLE_ARN=arn:aws:iam::123456789012:role/x",
+                                    "AWS_ENDPOINT_URL_STS=http://sts.example.com/", NULL};
     /* plain http to a host that is neither loopback nor the ECS/EKS address: refused, no request */
     const char *const ecs[] = {"AWS_CONTAINER_CREDENTIALS_FULL_URI=http://example.com/creds", NULL};
     /* a token that would inject a header line: refused before any request */
@@ -121,7 +129,13 @@ test_awscreds_refuses_ambiguous_or_missing_sources(void **state)
     assert_non_null(strstr(err.msg, "AWS_SECRET_ACCESS_KEY"));
     test_env = web;
     assert_int_equal(awscreds_resolve(&c, test_getenv, &err), CDC_ERR_CONFIG);
-    assert_non_null(strstr(err.msg, "AssumeRoleWithWebIdentity"));
+    assert_non_null(strstr(err.msg, "\"/nonexistent/token\" (AWS_WEB_IDENTITY_TOKEN_FILE)"));
+    test_env = web_norole;
+    assert_int_equal(awscreds_resolve(&c, test_getenv, &err), CDC_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "AWS_ROLE_ARN is not"));
+    test_env = web_http;
+    assert_int_equal(awscreds_resolve(&c, test_getenv, &err), CDC_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "AWS_ENDPOINT_URL_STS must be an https:// URL"));
     test_env = ecs;
     assert_int_equal(awscreds_resolve(&c, test_getenv, &err), CDC_ERR_CONFIG);
     assert_non_null(strstr(err.msg, "AWS_CONTAINER_CREDENTIALS_FULL_URI must be https"));
@@ -283,6 +297,98 @@ test_awscreds_rds_password_is_a_fresh_token_for_that_endpoint(void **state)
     assert_null(tok);
 }
 
+/* The success answer as the STS API reference shows it for AssumeRoleWithWebIdentity. */
+static void
+test_sts_parses_the_documented_answer(void **state)
+{
+    static const char xml[] =
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+        "  <AssumeRoleWithWebIdentityResult>\n"
+        "    <SubjectFromWebIdentityToken>amzn1.account.AF6RHO7KZU5XRVQJGXK6HB56KR2A"
+        "</SubjectFromWebIdentityToken>\n"
+        "    <Audience>client.5498841531868486423.1548@apps.example.com</Audience>\n"
+        "    <AssumedRoleUser>\n"
+        "      <Arn>arn:aws:sts::123456789012:assumed-role/FederatedWebIdentityRole/app1</Arn>\n"
+        "      <AssumedRoleId>AROACLKWSDQRAOEXAMPLE:app1</AssumedRoleId>\n"
+        "    </AssumedRoleUser>\n"
+        "    <Credentials>\n"
+        "      <SessionToken>AQoDYXdzEE0a8ANXXXXXXXXNO1ewxE5TijQyp+IEXAMPLE</SessionToken>\n"
+        "      <SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY</SecretAccessKey>\n"
+        "      <Expiration>2014-10-24T23:00:23Z</Expiration>\n"
+        "      <AccessKeyId>ASgeIAIOSFODNN7EXAMPLE</AccessKeyId>\n"
+        "    </Credentials>\n"
+        "    <SourceIdentity>SourceIdentityValue</SourceIdentity>\n"
+        "    <Provider>www.amazon.com</Provider>\n"
+        "  </AssumeRoleWithWebIdentityResult>\n"
+        "  <ResponseMetadata>\n"
+        "    <RequestId>ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE</RequestId>\n"
+        "  </ResponseMetadata>\n"
+        "</AssumeRoleWithWebIdentityResponse>";
+    struct awscreds c = {0};
+    struct cdc_err err;
+    char code[64];
+
+    (void) state;
+    assert_int_equal(sts_parse(xml, &c, code, sizeof(code), &err), CDC_OK);
+    assert_string_equal(c.access_key_id, "ASgeIAIOSFODNN7EXAMPLE");
+    assert_string_equal(c.secret_access_key, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY");
+    assert_string_equal(c.session_token, "AQoDYXdzEE0a8ANXXXXXXXXNO1ewxE5TijQyp+IEXAMPLE");
+    assert_int_equal(c.expiration, 1414191623); /* date -u -d 2014-10-24T23:00:23Z +%s */
+    assert_string_equal(c.source, "web identity");
+    assert_string_equal(code, "");
+    awscreds_free(&c);
+}
+
+static void
+test_sts_errors_and_malformed_answers(void **state)
+{
+    static const char refused[] =
+        "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender"
+        "</Type><Code>AccessDenied</Code><Message>Not authorized to perform "
+        "sts:AssumeRoleWithWebIdentity</Message></Error><RequestId>x</RequestId></ErrorResponse>";
+    static const char idp[] = "<ErrorResponse><Error><Code>IDPCommunicationError</Code>"
+                              "<Message>try again</Message></Error></ErrorResponse>";
+    static const char no_token[] =
+        "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+        "<SecretAccessKey>Sekr1t</SecretAccessKey><Expiration>2014-10-24T23:00:23Z</Expiration>"
+        "<AccessKeyId>AKID</AccessKeyId></Credentials></AssumeRoleWithWebIdentityResult>"
+        "</AssumeRoleWithWebIdentityResponse>";
+    static const char bad_time[] =
+        "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+        "<SessionToken>T</SessionToken><SecretAccessKey>Sekr1t</SecretAccessKey>"
+        "<Expiration>tomorrow</Expiration><AccessKeyId>AKID</AccessKeyId></Credentials>"
+        "</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>";
+    struct awscreds c = {0};
+    struct cdc_err err;
+    char code[64];
+
+    (void) state;
+    assert_int_equal(sts_parse(refused, &c, code, sizeof(code), &err), CDC_ERR_CONFIG);
+    assert_string_equal(code, "AccessDenied");
+    assert_string_equal(err.msg, "STS refused AssumeRoleWithWebIdentity: AccessDenied: Not "
+                                 "authorized to perform sts:AssumeRoleWithWebIdentity");
+    assert_int_equal(sts_parse(idp, &c, code, sizeof(code), &err), CDC_ERR_RETRY);
+    assert_int_equal(sts_parse(no_token, &c, code, sizeof(code), &err), CDC_ERR_PROTO);
+    assert_string_equal(err.msg, "STS credentials lack SessionToken");
+    assert_int_equal(sts_parse(bad_time, &c, code, sizeof(code), &err), CDC_ERR_PROTO);
+    assert_null(strstr(err.msg, "Sekr1t"));
+    assert_int_equal(sts_parse("<html>hello</html>", &c, code, sizeof(code), &err), CDC_ERR_PROTO);
+    assert_null(c.access_key_id);
+}
+
+/* RFC 3986 percent-encoding of everything but unreserved characters, written out by hand. */
+static void
+test_sts_request_body_is_percent_encoded(void **state)
+{
+    char *b = sts_web_identity_body("arn:aws:iam::1:role/a b", "s~1.x_y-z", "t+/=&%");
+
+    (void) state;
+    assert_string_equal(b, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
+                           "&RoleArn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fa%20b"
+                           "&RoleSessionName=s~1.x_y-z&WebIdentityToken=t%2B%2F%3D%26%25");
+    free(b);
+}
+
 int
 main(void)
 {
@@ -295,6 +401,9 @@ main(void)
         cmocka_unit_test(test_awscreds_parses_the_container_endpoint_document),
         cmocka_unit_test(test_awscreds_rejects_bad_documents_without_echoing_secrets),
         cmocka_unit_test(test_awscreds_rds_password_is_a_fresh_token_for_that_endpoint),
+        cmocka_unit_test(test_sts_parses_the_documented_answer),
+        cmocka_unit_test(test_sts_errors_and_malformed_answers),
+        cmocka_unit_test(test_sts_request_body_is_percent_encoded),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
