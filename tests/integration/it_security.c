@@ -7,6 +7,11 @@
  *   fails, a server without TLS is refused under require (no plaintext
  *   fallback); the password callback (the IAM token hook) is called for
  *   every connection and its value is never shown;
+ * - a MariaDB with the same certificate: verify-full and verify-ca succeed,
+ *   a wrong CA fails, a wrong host name fails verify-full (verify-ca does not
+ *   check it), verify-ca without a CA file checks against the system's store
+ *   (and fails: the test CA is not in it), TLS 1.2 at least; restarted
+ *   without TLS, require is refused (no plaintext fallback), disable connects;
  * - nats-server with TLS and verify (mutual TLS): the right client
  *   certificate connects, none or a wrong CA or a wrong host name fails;
  *   nats-server with user/password, NKey, token and operator/JWT (.creds)
@@ -44,6 +49,7 @@
 #include "sink/nats/jsconn.h"
 #include "sink/nats/jssink.h"
 #include "sink/nats/nkey.h"
+#include "source/mysql/mysrc.h"
 #include "source/pg/pgsrc.h"
 
 #define PG_PW       "Pg-Sec-Xy72-ok"
@@ -53,9 +59,13 @@
 #define AWS_SECRET  "Aws-Secret-Sec-Qq55"
 #define AWS_SESSION "Aws-Session-Sec-Ww66"
 
+/* the replication account scripts/myctl.sh creates (its defaults) */
+#define CDC_MY_REPL_USER_IT     "cdc"
+#define CDC_MY_REPL_PASSWORD_IT "cdc_pw"
+
 static char dir[512], certs[600], scripts[600];
-static int pg_port, mtls_port, auth_port, tok_port, jwt_port;
-static char pg_pid[32], mtls_pid[32], auth_pid[32], tok_pid[32], jwt_pid[32];
+static int pg_port, my_port, mtls_port, auth_port, tok_port, jwt_port;
+static char pg_pid[32], my_pid[32], mtls_pid[32], auth_pid[32], tok_pid[32], jwt_pid[32];
 static char nkey_seed_file[700], other_seed_file[700], creds_file[700], other_creds_file[700];
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -65,7 +75,7 @@ static char nkey_seed_file[700], other_seed_file[700], creds_file[700], other_cr
 static void
 sh(char *out, size_t n, const char *fmt, ...)
 {
-    char cmd[8192], script[7000];
+    char cmd[9000], script[7000];
     va_list ap;
     FILE *p;
     size_t len = 0;
@@ -73,7 +83,9 @@ sh(char *out, size_t n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(script, sizeof(script), fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof(cmd), "bash -c 'set -e; source \"%s/pgctl.sh\"; %s'", scripts, script);
+    snprintf(cmd, sizeof(cmd),
+             "bash -c 'set -e; source \"%s/pgctl.sh\"; source \"%s/myctl.sh\"; %s'", scripts,
+             scripts, script);
     p = popen(cmd, "r");
     assert_non_null(p);
     if (out != NULL) {
@@ -274,6 +286,30 @@ start_pg(void)
        pgdir, pg_port, PG_PW);
 }
 
+/*
+ * A MariaDB of our own (scripts/myctl.sh) with the CA-signed certificate instead of myctl's
+ * self-signed one; tls: with TLS, else without (the certificate files removed).
+ */
+static void
+run_my(bool tls)
+{
+    sh(my_pid, sizeof(my_pid), "d=\"%s/my\"; %s cdc_run_mariadb \"$d\" %d", dir,
+       tls ? "" : "rm -f \"$d/server.crt\" \"$d/server.key\";", my_port);
+}
+
+static void
+start_my(void)
+{
+    my_port = it_free_port();
+    sh(NULL, 0,
+       "d=\"%s/my\"; cdc_init_mariadb \"$d\" >&2; cp \"%s/server.crt\" \"%s/server.key\" \"$d/\"; "
+       "chmod 600 \"$d/server.key\"; if [ $(id -u) -eq 0 ]; then chown mysql:mysql "
+       "\"$d/server.crt\" \"$d/server.key\"; fi",
+       dir, certs, certs);
+    run_my(true);
+    sh(NULL, 0, "cdc_setup_mariadb \"%s/my\" >&2", dir);
+}
+
 static int
 setup(void **state)
 {
@@ -290,6 +326,7 @@ setup(void **state)
     snprintf(certs, sizeof(certs), "%s/certs", dir);
     sh(NULL, 0, "bash \"%s/../tests/integration/sec_certs.sh\" \"%s\"", scripts, certs);
     start_pg();
+    start_my();
 
     snprintf(conf, sizeof(conf),
              "tls {\n  cert_file: \"%s/server.crt\"\n  key_file: \"%s/server.key\"\n"
@@ -327,8 +364,8 @@ teardown(void **state)
     (void) state;
     sh(NULL, 0,
        "cdc_stop_pid %s 5; cdc_stop_pid %s 5; cdc_stop_pid %s 5; cdc_stop_pid %s 5; "
-       "cdc_stop_pg \"%s/pg\" %s",
-       mtls_pid, auth_pid, tok_pid, jwt_pid, dir, pg_pid);
+       "cdc_stop_pg \"%s/pg\" %s; cdc_stop_mariadb %s",
+       mtls_pid, auth_pid, tok_pid, jwt_pid, dir, pg_pid, my_pid);
     return 0;
 }
 
@@ -470,6 +507,79 @@ test_pg_require_refuses_a_server_without_tls(void **state)
        "p=\"$CDC_PG_BINDIR/psql\"; $p -X -q -h \"%s/pg\" -p %d -U postgres -d postgres -c \"ALTER "
        "SYSTEM RESET ssl\" -c \"SELECT pg_reload_conf()\" >/dev/null; sleep 1",
        dir, pg_port);
+}
+
+/* ---- MariaDB --------------------------------------------------------------------------------- */
+
+/* Connect (the SQL connection mysrc_create makes) with sslmode and CA file ca (NULL: none). */
+static cdc_rc
+my_try(const char *host, int sslmode, const char *ca, struct cdc_err *err)
+{
+    static char cafile[700];
+    struct mysrc_opts o;
+    struct mysrc *s = NULL;
+    cdc_rc rc;
+
+    mysrc_opts_init(&o);
+    snprintf(cafile, sizeof(cafile), "%s/%s", certs, ca != NULL ? ca : "");
+    o.host = host;
+    o.port = my_port;
+    o.user = CDC_MY_REPL_USER_IT;
+    o.password = CDC_MY_REPL_PASSWORD_IT;
+    o.sslmode = sslmode;
+    o.ssl_ca = ca != NULL ? cafile : NULL;
+    o.server_id = 4242;
+    o.connect_timeout_s = 5;
+    rc = mysrc_create(&s, &o, err);
+    mysrc_destroy(s);
+    return rc;
+}
+
+static void
+test_mariadb_tls_verify_modes(void **state)
+{
+    struct cdc_err err;
+    char where[64];
+
+    (void) state;
+    if (my_try("localhost", MYSRC_SSL_VERIFY_FULL, "ca.crt", &err) != CDC_OK)
+        fail_msg("verify-full: %s", err.msg);
+    if (my_try("127.0.0.1", MYSRC_SSL_VERIFY_CA, "ca.crt", &err) != CDC_OK)
+        fail_msg("verify-ca, another host name: %s", err.msg);
+    if (my_try("127.0.0.1", MYSRC_SSL_REQUIRE, NULL, &err) != CDC_OK)
+        fail_msg("require: %s", err.msg);
+
+    /* a wrong host name under verify-full */
+    assert_int_equal(my_try("127.0.0.1", MYSRC_SSL_VERIFY_FULL, "ca.crt", &err), CDC_ERR_FATAL);
+    print_message("wrong host: %s\n", err.msg);
+    snprintf(where, sizeof(where), "127.0.0.1:%d", my_port);
+    assert_non_null(strstr(err.msg, where));
+    assert_non_null(strstr(err.msg, "TLS/SSL error"));
+    /* a wrong CA */
+    assert_int_equal(my_try("localhost", MYSRC_SSL_VERIFY_CA, "other_ca.crt", &err), CDC_ERR_FATAL);
+    print_message("wrong CA: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "TLS/SSL error"));
+    /* verify-ca without a CA file: the system's store, which does not hold the test CA */
+    assert_int_equal(my_try("localhost", MYSRC_SSL_VERIFY_CA, NULL, &err), CDC_ERR_FATAL);
+    print_message("system store: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "TLS/SSL error"));
+    assert_null(strstr(err.msg, CDC_MY_REPL_PASSWORD_IT));
+}
+
+/* The server loses TLS: require refuses it (no plaintext fallback); disable connects. */
+static void
+test_mariadb_require_refuses_a_server_without_tls(void **state)
+{
+    struct cdc_err err;
+
+    (void) state;
+    sh(NULL, 0, "cdc_stop_mariadb %s", my_pid);
+    run_my(false);
+    assert_int_equal(my_try("localhost", MYSRC_SSL_REQUIRE, NULL, &err), CDC_ERR_FATAL);
+    print_message("plaintext server: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "refusing a plaintext connection"));
+    if (my_try("localhost", MYSRC_SSL_DISABLE, NULL, &err) != CDC_OK)
+        fail_msg("disable: %s", err.msg);
 }
 
 /* ---- NATS ------------------------------------------------------------------------------------ */
@@ -852,6 +962,8 @@ main(void)
         cmocka_unit_test(test_nats_creds_file),
         cmocka_unit_test(test_daemon_secret_scan),
         cmocka_unit_test(test_pg_require_refuses_a_server_without_tls),
+        cmocka_unit_test(test_mariadb_tls_verify_modes),
+        cmocka_unit_test(test_mariadb_require_refuses_a_server_without_tls),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

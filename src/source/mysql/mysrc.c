@@ -192,8 +192,8 @@ static cdc_rc
 mysrc_connect(struct mysrc *src, MYSQL **out, struct cdc_err *err)
 {
     unsigned int ct = (unsigned) src->connect_timeout_s, rt = (unsigned) src->read_timeout_s;
-    unsigned int wt = (unsigned) src->write_timeout_s, proto = MYSQL_PROTOCOL_SOCKET;
-    my_bool yes = 1, no = 0, verify = src->sslmode >= MYSRC_SSL_VERIFY_CA;
+    unsigned int wt = (unsigned) src->write_timeout_s, proto;
+    my_bool yes = 1, no = 0, hostcheck = src->sslmode == MYSRC_SSL_VERIFY_FULL;
     char where[300];
     MYSQL *c;
     cdc_rc rc;
@@ -207,13 +207,24 @@ mysrc_connect(struct mysrc *src, MYSQL **out, struct cdc_err *err)
     mysql_optionsv(c, MYSQL_OPT_WRITE_TIMEOUT, &wt);
     mysql_optionsv(c, MYSQL_OPT_RECONNECT, &no);
     mysql_optionsv(c, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (src->socket != NULL)
-        mysql_optionsv(c, MYSQL_OPT_PROTOCOL, &proto);
+    /* a socket when one is named; else TCP, even to "localhost" (which Connector/C would
+       take as the default socket, ignoring the port) */
+    proto = src->socket != NULL ? MYSQL_PROTOCOL_SOCKET : MYSQL_PROTOCOL_TCP;
+    mysql_optionsv(c, MYSQL_OPT_PROTOCOL, &proto);
     if (src->sslmode != MYSRC_SSL_DISABLE) {
+        /*
+         * Connector/C 3.3 checks the chain whenever a CA file or path is set, and the host
+         * name (plus the chain, against the system's store when no CA is set) with
+         * VERIFY_SERVER_CERT. So verify-ca is a CA without the host check; without a CA file
+         * it gets the system's CA directory, or nothing would be checked.
+         */
         mysql_optionsv(c, MYSQL_OPT_SSL_ENFORCE, &yes);
-        mysql_optionsv(c, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+        mysql_optionsv(c, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &hostcheck);
+        mysql_optionsv(c, MARIADB_OPT_TLS_VERSION, "TLSv1.2,TLSv1.3");
         if (src->ssl_ca != NULL)
             mysql_optionsv(c, MYSQL_OPT_SSL_CA, src->ssl_ca);
+        else if (src->sslmode == MYSRC_SSL_VERIFY_CA)
+            mysql_optionsv(c, MYSQL_OPT_SSL_CAPATH, MYSRC_SYSTEM_CAPATH);
     }
     if (mysql_real_connect(c, src->host, src->user, src->password ? src->password : "", NULL,
                            (unsigned) src->port, src->socket, CLIENT_MULTI_RESULTS) == NULL) {
@@ -223,6 +234,18 @@ mysrc_connect(struct mysrc *src, MYSQL **out, struct cdc_err *err)
                          mysrc_where(src, where, sizeof(where)), mysql_error(c));
         mysql_close(c);
         return rc;
+    }
+    /*
+     * Connector/C 3.3 enforces TLS only together with the host name check: with
+     * SSL_ENFORCE alone it goes on in plaintext when the server offers no TLS. Never.
+     */
+    if (src->sslmode != MYSRC_SSL_DISABLE && mysql_get_ssl_cipher(c) == NULL) {
+        mysql_close(c);
+        return cdc_err_set(err, CDC_ERR_FATAL,
+                           "could not connect to MySQL at %s: TLS/SSL error: the server does not "
+                           "support TLS, and rds.ssl_mode asks for it: refusing a plaintext "
+                           "connection (enable TLS on the server, or set rds.ssl_mode: disable)",
+                           mysrc_where(src, where, sizeof(where)));
     }
     *out = c;
     return CDC_OK;

@@ -32,11 +32,15 @@
 #include "core/err.h"
 
 /* The values match enum cfg_ssl_mode in config/config.h. */
+/* The system's CA directory (Debian: /etc/ssl/certs), for verify-ca without rds.ssl_root_cert. */
+#define MYSRC_SYSTEM_CAPATH "/etc/ssl/certs"
+
+/* TLS 1.2 is the minimum in every mode but disable. */
 enum mysrc_sslmode {
     MYSRC_SSL_DISABLE = 0,
-    MYSRC_SSL_REQUIRE,   /* TLS or nothing, the certificate is not checked */
-    MYSRC_SSL_VERIFY_CA, /* Connector/C checks chain and host name together: as VERIFY_FULL */
-    MYSRC_SSL_VERIFY_FULL
+    MYSRC_SSL_REQUIRE,    /* TLS or nothing; the chain is checked only when ssl_ca is set */
+    MYSRC_SSL_VERIFY_CA,  /* the chain, against ssl_ca or MYSRC_SYSTEM_CAPATH; not the host name */
+    MYSRC_SSL_VERIFY_FULL /* the chain (ssl_ca or the system's store) and the host name */
 };
 
 /*
