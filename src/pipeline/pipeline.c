@@ -262,6 +262,7 @@ open_sink(struct pipeline *p, struct cdc_err *err)
     so.max_attempts = c->cdc.max_retry_attempts;
     so.dlq_on_publish_failure = c->cdc.dlq_on_publish_failure;
     so.on_dlq = on_dlq;
+    so.stop = p->o->stop;
     so.on_ack = on_ack;
     so.on_latency = on_latency;
     so.on_conn = on_conn;
@@ -730,6 +731,13 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
         if (out.kind != SRC_NONE && out.kind != SRC_IDLE)
             p->last_data_ms = cdc_now_ms();
         rc = handle(p, &out, &finish, err);
+        if (rc == CDC_ERR_CLOSED && *p->o->stop) {
+            /* a publish gave up on the stop: shut down as asked; what it held is not
+               acknowledged, so the checkpoint stays before it */
+            log_warn(MOD, "%s", err->msg);
+            rc = CDC_OK;
+            break;
+        }
         if (rc != CDC_OK)
             break;
         rc = jssink_poll(p->sink, err);

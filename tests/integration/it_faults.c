@@ -13,6 +13,8 @@
  * - scenario 5: NATS cut and refused for 10 s (60 s with CDC_IT_LONG=1, as
  *   `make test-faults` runs it): memory stays bounded (VmRSS sampled during
  *   the outage), everything drains afterwards, in order per key;
+ * - scenario 11: SIGTERM while NATS is cut under load: exit 1 within the
+ *   grace period, nothing confirmed past the acks, all delivered after;
  * - after our own kill -9 while the old walsender lingers behind a blackholed
  *   connection, the restarted daemon is told "replication slot is active for
  *   PID ...", backs off until that walsender is gone, and never creates a
@@ -32,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/lsn.h"
 #include "itlib.h"
 
 #define LOAD_PAUSE_US 5000 /* between transactions of 5 to 35 changes */
@@ -400,6 +403,90 @@ test_nats_cut_for_ten_seconds_bounded_memory_then_drains(void **state)
     PQfinish(c);
 }
 
+/*
+ * Scenario 11: SIGTERM while NATS is down under load. Publishing has stopped (nothing new is
+ * sent after a lost connection), so the daemon must exit within server.grace_period (status
+ * 1 if publishes stay unacknowledged, else 0), having confirmed nothing past what JetStream
+ * acknowledged. Restarted once NATS is back, it delivers everything once.
+ */
+static void
+test_sigterm_while_nats_is_down_exits_within_the_grace_period(void **state)
+{
+    const char *name = "it_fault_termdown";
+    char urls[64];
+    const char *extra[] = {
+        "-X", urls, "-X", "nats.request_timeout=2s", "-X", "server.grace_period=3s", NULL};
+    struct it_changes made = {0};
+    struct it_proxy px;
+    struct it_load *load;
+    uint64_t confirmed, acked_max = 0;
+    struct it_msgs ms;
+    int64_t t0, took;
+    PGconn *c;
+    pid_t pid;
+    int code;
+
+    (void) state;
+    c = fresh(name);
+    px = it_proxy_start(atoi(it_env("CDC_IT_NATS_PORT")));
+    snprintf(urls, sizeof(urls), "nats.urls=nats://127.0.0.1:%d", px.port);
+    pid = it_daemon_start(name, name, extra);
+    it_wait_slot_active(c, name);
+    load = it_load_start(name, 0, LOAD_PAUSE_US);
+    sleep_ms(1500);
+    it_proxy_mode(&px, "refuse");
+    it_proxy_mode(&px, "cut");
+    sleep_ms(5000); /* the in-flight acks time out (2 s): publishing is blocked */
+    t0 = it_now_ms();
+    kill(pid, SIGTERM);
+    code = it_daemon_wait(pid, 30000);
+    took = it_now_ms() - t0;
+    print_message("SIGTERM with NATS down: exit %d after %lld ms (grace period 3000 ms)\n", code,
+                  (long long) took);
+    /* 1 when publishes were in flight at the cut and stay unacknowledged, 0 when the cut came
+       between acks (nothing outstanding in JetStream); either way within the grace period */
+    if ((code != 0 && code != 1) || took >= 3000 + 2000) {
+        char *log = it_slurp(it_daemon_log(name));
+
+        for (char *l = strtok(log, "\n"); l != NULL; l = strtok(NULL, "\n"))
+            if (strstr(l, "\"level\":\"info\"") == NULL)
+                print_message("%s\n", l);
+        fail_msg("exit %d after %lld ms", code, (long long) took);
+    }
+    it_load_stop(load, false, &made);
+
+    /* what was confirmed, against what the stream holds */
+    confirmed = it_slot_confirmed(c, name);
+    it_read_stream(name, &ms);
+    for (int i = 0; i < ms.n; i++) {
+        char *meta = it_json_member(ms.v[i].data, "metadata");
+        char *cl = meta != NULL ? it_json_member(meta, "commit_lsn") : NULL;
+        cdc_lsn l = 0;
+
+        if (cl != NULL) {
+            cl[strlen(cl) - 1] = '\0';
+            if (cdc_lsn_parse(cl + 1, &l) && l > acked_max)
+                acked_max = l;
+        }
+        free(cl);
+        free(meta);
+    }
+    print_message("stream: %d events before the restart, last commit %llX, slot confirmed %llX\n",
+                  ms.n, (unsigned long long) acked_max, (unsigned long long) confirmed);
+    it_msgs_free(&ms);
+    /* confirmed is the end of the last acknowledged transaction's commit record, so a little
+       past its commit_lsn; had it passed an unpublished transaction, the restart below would
+       skip it and the oracle would find changes missing */
+
+    it_proxy_mode(&px, "pass");
+    pid = it_daemon_start(name, name, extra);
+    drain_and_stop(name, pid, made.n);
+    it_oracle_check(c, name, &made);
+    it_changes_free(&made);
+    it_proxy_stop(&px);
+    PQfinish(c);
+}
+
 static int
 slots_of(PGconn *c, const char *db)
 {
@@ -491,6 +578,7 @@ main(void)
                                   restore_wal_sender_timeout),
         cmocka_unit_test(test_nats_acks_blackholed_are_resent_under_the_same_ids),
         cmocka_unit_test(test_nats_cut_for_ten_seconds_bounded_memory_then_drains),
+        cmocka_unit_test(test_sigterm_while_nats_is_down_exits_within_the_grace_period),
         cmocka_unit_test_teardown(test_slot_held_by_lingering_walsender_after_kill9_is_waited_for,
                                   restore_wal_sender_timeout),
     };

@@ -1062,6 +1062,12 @@ publish_msg(struct jssink *s, natsMsg *m, bool is_dlq, enum jssink_dlq_kind kind
         }
         if (deadline == 0)
             deadline = cdc_now_ms() + s->o.publish_deadline_ms;
+        if (s->o.stop != NULL && *s->o.stop) {
+            rc = cdc_err_set(err, CDC_ERR_CLOSED,
+                             "stopping: %" PRIu64 " publishes unacknowledged, no room for more",
+                             jssink_pending(s));
+            goto fail;
+        }
         rc = jssink_poll(s, err); /* resends what is due; reports a given-up message */
         if (rc == CDC_OK && cdc_now_ms() >= deadline)
             rc = publish_stuck(s, err);

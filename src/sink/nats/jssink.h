@@ -105,6 +105,9 @@ struct jssink_opts {
     bool dlq_on_publish_failure;
     /* a dead letter was acked (libnats thread); may be NULL */
     void (*on_dlq)(void *closure, enum jssink_dlq_kind kind);
+    /* set by a signal handler: a publish waiting for room gives up at once (CDC_ERR_CLOSED),
+       so that a shutdown is not held up by an outage; may be NULL */
+    volatile sig_atomic_t *stop;
     jssink_ack_fn on_ack; /* may be NULL */
     void *closure;        /* passed to on_ack and on_latency */
     /* publish -> PubAck time of one publish in JSSINK_LATENCY_SAMPLE (first attempt to the
@@ -149,7 +152,9 @@ void jssink_destroy(struct jssink *s);
  * Publish data (copied) to subject with header Nats-Msg-Id: msg_id and
  * n_extra more headers. Blocks while the in-flight window is full or failed
  * messages wait for their resend (see the top of this file), resending them
- * meanwhile; CDC_ERR_RETRY if it cannot publish for publish_deadline_ms.
+ * meanwhile; CDC_ERR_RETRY if it cannot publish for publish_deadline_ms,
+ * CDC_ERR_CLOSED at once when *opts.stop is set while it waits (the message
+ * is not published).
  */
 cdc_rc jssink_publish(struct jssink *s, const char *subject, const char *msg_id, const void *data,
                       size_t len, const struct jssink_hdr *extra, int n_extra,
