@@ -13,6 +13,10 @@
  * - scenario 5: NATS cut and refused for 10 s (60 s with CDC_IT_LONG=1, as
  *   `make test-faults` runs it): memory stays bounded (VmRSS sampled during
  *   the outage), everything drains afterwards, in order per key;
+ * - scenario 2: kill -9 inside an open transaction, another committing in
+ *   between: both once, in commit order, after the restart;
+ * - scenario 3: PostgreSQL restarted under load, fast then immediate
+ *   (crash): the daemon and the load reconnect, the oracle finds everything;
  * - scenario 11: SIGTERM while NATS is cut under load: exit 1 within the
  *   grace period, nothing confirmed past the acks, all delivered after;
  * - after our own kill -9 while the old walsender lingers behind a blackholed
@@ -487,6 +491,112 @@ test_sigterm_while_nats_is_down_exits_within_the_grace_period(void **state)
     PQfinish(c);
 }
 
+/*
+ * Scenario 3: PostgreSQL restarted under load, first with a fast shutdown, then with an
+ * immediate one (a crash: the slot's position on disk may be older than what was
+ * confirmed). The daemon loses its connection, retries with backoff, streams again from its
+ * checkpoint; the load reconnects too (a COMMIT lost with the connection is looked up, and run
+ * again if it did not commit). The oracle checks everything at the end.
+ */
+static void
+test_postgres_fast_and_immediate_restarts_under_load(void **state)
+{
+    const char *name = "it_fault_pgrestart";
+    /* the load's transaction log stays out of the publication */
+    const char *extra[] = {"-X", "cdc.table_filters=public.accounts,public.orders,public.audit_log",
+                           NULL};
+    struct it_changes made = {0};
+    struct it_load *load;
+    const char *modes[2] = {"fast", "immediate"};
+    PGconn *c;
+    pid_t pid;
+
+    (void) state;
+    c = fresh(name);
+    PQfinish(c);
+    pid = it_daemon_start(name, name, extra);
+    c = it_pg_connect(name);
+    it_wait_slot_active(c, name);
+    PQfinish(c);
+    load = it_load_start_resilient(name, 0, LOAD_PAUSE_US);
+    for (int i = 0; i < 2; i++) {
+        size_t before;
+        int64_t t0;
+
+        sleep_ms(1500);
+        before = it_load_count(load);
+        t0 = it_now_ms();
+        it_pg_restart(modes[i]);
+        print_message("PostgreSQL restarted (-m %s) in %lld ms, %zu changes made before\n",
+                      modes[i], (long long) (it_now_ms() - t0), before);
+        assert_true(alive(pid));
+        c = it_pg_connect(name);
+        it_wait_slot_active(c, name);
+        PQfinish(c);
+        print_message("the daemon streams again %lld ms after the restart began\n",
+                      (long long) (it_now_ms() - t0));
+    }
+    sleep_ms(1500);
+    print_message("the load reconnected %d times\n", it_load_reconnects(load));
+    it_load_stop(load, false, &made);
+    drain_and_stop(name, pid, made.n);
+    c = it_pg_connect(name);
+    it_oracle_check(c, name, &made);
+    it_changes_free(&made);
+    PQfinish(c);
+}
+
+/*
+ * Scenario 2: the daemon is killed while a transaction is open, another one commits in
+ * between, the daemon is restarted, then the open one commits: both arrive once, in commit
+ * order.
+ */
+static void
+test_restart_inside_an_open_transaction(void **state)
+{
+    const char *name = "it_fault_opentx";
+    const char *idle[] = {"--exit-when-idle", "1500", NULL};
+    PGconn *c, *open_tx;
+    struct it_msgs ms;
+    pid_t pid;
+
+    (void) state;
+    c = fresh(name);
+    pid = it_daemon_start(name, name, NULL);
+    it_wait_slot_active(c, name);
+    open_tx = it_pg_connect(name);
+    it_sql(open_tx, "BEGIN");
+    it_sql(open_tx, "INSERT INTO accounts SELECT g, g FROM generate_series(1, 500) g");
+    it_sql(c, "INSERT INTO orders VALUES (1, 1)"); /* commits while the other is open */
+    assert_int_equal(it_wait_stream_count(name, 1, 20000), 1);
+    kill(pid, SIGKILL);
+    assert_int_equal(it_daemon_wait(pid, 10000), -1);
+    it_sql(open_tx, "INSERT INTO accounts SELECT g, g FROM generate_series(501, 1000) g");
+    it_sql(c, "INSERT INTO orders VALUES (2, 2)");
+    pid = it_daemon_start(name, name, idle);
+    it_wait_slot_active(c, name);
+    it_sql(open_tx, "COMMIT");
+    it_sql(c, "INSERT INTO orders VALUES (3, 3)");
+    assert_int_equal(it_daemon_wait(pid, 60000), 0);
+    it_read_stream(name, &ms);
+    print_message("stream: %d events\n", ms.n);
+    assert_int_equal(ms.n, 1003);
+    /* commit order: orders 1, orders 2, the 1000 accounts rows in order, orders 3 */
+    assert_non_null(strstr(ms.v[0].data, "\"after\":{\"id\":1,\"v\":1}"));
+    assert_non_null(strstr(ms.v[1].data, "\"after\":{\"id\":2,\"v\":2}"));
+    for (int i = 0; i < 1000; i++) {
+        char want[64];
+
+        snprintf(want, sizeof(want), "\"after\":{\"id\":%d,\"v\":%d}", i + 1, i + 1);
+        if (strstr(ms.v[2 + i].data, want) == NULL || strstr(ms.v[2 + i].data, "accounts") == NULL)
+            fail_msg("event %d is not accounts row %d: %s", 2 + i, i + 1, ms.v[2 + i].data);
+    }
+    assert_non_null(strstr(ms.v[1002].data, "\"after\":{\"id\":3,\"v\":3}"));
+    it_msgs_free(&ms);
+    PQfinish(open_tx);
+    PQfinish(c);
+}
+
 static int
 slots_of(PGconn *c, const char *db)
 {
@@ -579,6 +689,8 @@ main(void)
         cmocka_unit_test(test_nats_acks_blackholed_are_resent_under_the_same_ids),
         cmocka_unit_test(test_nats_cut_for_ten_seconds_bounded_memory_then_drains),
         cmocka_unit_test(test_sigterm_while_nats_is_down_exits_within_the_grace_period),
+        cmocka_unit_test(test_restart_inside_an_open_transaction),
+        cmocka_unit_test(test_postgres_fast_and_immediate_restarts_under_load),
         cmocka_unit_test_teardown(test_slot_held_by_lingering_walsender_after_kill9_is_waited_for,
                                   restore_wal_sender_timeout),
     };

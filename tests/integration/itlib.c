@@ -78,7 +78,7 @@ it_env(const char *key)
 
     if (it_nvars < 0)
         it_load();
-    for (int i = 0; i < it_nvars; i++)
+    for (int i = it_nvars - 1; i >= 0; i--) /* the last line of a key wins (it_pg_restart) */
         if (strcmp(it_keys[i], key) == 0)
             return it_vals[i];
     v = getenv(key);
@@ -511,6 +511,34 @@ it_script_output(const char *script, const char *func, const char *a1, const cha
     return out;
 }
 
+void
+it_pg_restart(const char *mode)
+{
+    const char *data = it_env("CDC_IT_PGDATA");
+    char cmd[3000], out[64] = "";
+    size_t n;
+    FILE *p;
+
+    /* pg_ctl stop as the owner, the same data dir and port again; the new pid goes into the
+       env file, whose last line for a key is the one stop_servers.sh reads */
+    snprintf(cmd, sizeof(cmd),
+             "bash -c 'source \"$0/../../scripts/pgctl.sh\" && "
+             "cdc_as_pg \"$CDC_PG_BINDIR/pg_ctl\" stop -s -m \"$1\" -w -t 60 -D \"$2\" >&2 && "
+             "cdc_run_pg \"$(dirname \"$2\")\"' '%s' '%s' '%s'",
+             it_env("CDC_TEST_DATA"), mode, data);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    if (pclose(p) != 0 || atoi(out) <= 0)
+        fail_msg("restarting PostgreSQL (-m %s) failed (output: %s)", mode, out);
+    p = fopen(getenv("CDC_IT_ENV"), "a");
+    assert_non_null(p);
+    fprintf(p, "CDC_IT_PG_PID=%d\n", atoi(out));
+    fclose(p);
+    it_nvars = -1; /* read again */
+}
+
 pid_t
 it_nats_start(const char *dir, int port)
 {
@@ -775,6 +803,10 @@ static const char *const it_tables[IT_LOAD_TABLES] = {"accounts", "orders", "aud
 
 struct it_load {
     PGconn *c;
+    char db[128];
+    bool resilient; /* survive a server restart (it_load_start_resilient) */
+    long txn;       /* transactions attempted */
+    int reconnects;
     pthread_t th;
     size_t max_changes; /* 0: until stopped */
     int pause_us;
@@ -846,6 +878,72 @@ it_load_one(struct it_load *l, char *sql, int t, uint64_t *seed, int *nlive, int
     return (size_t) sprintf(sql, "DELETE FROM %s WHERE id = %d;", it_tables[t], id);
 }
 
+/*
+ * The server went away in the middle of a COMMIT: reconnect (up to 120 s) and ask the
+ * transaction log whether transaction l->txn committed. 1 yes, 0 no, -1 could not tell.
+ */
+static int
+it_load_reconnect(struct it_load *l)
+{
+    char conninfo[512], q[128];
+    int64_t deadline = it_now_ms() + 120000;
+    PGresult *r;
+    int yes;
+
+    snprintf(conninfo, sizeof(conninfo), "host=%s port=%s user=%s dbname=%s connect_timeout=5",
+             it_env("CDC_IT_PGHOST"), it_env("CDC_IT_PGPORT"), it_env("CDC_IT_PGUSER"), l->db);
+    for (;;) {
+        PQfinish(l->c);
+        l->c = PQconnectdb(conninfo);
+        if (PQstatus(l->c) == CONNECTION_OK)
+            break;
+        if (it_now_ms() >= deadline) {
+            snprintf(l->error, sizeof(l->error), "load: could not reconnect: %s",
+                     PQerrorMessage(l->c));
+            return -1;
+        }
+        usleep(200000);
+    }
+    l->reconnects++;
+    snprintf(q, sizeof(q), "SELECT count(*) FROM it_load_txlog WHERE n = %ld", l->txn);
+    r = PQexec(l->c, q);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(l->error, sizeof(l->error), "load: %s", PQerrorMessage(l->c));
+        PQclear(r);
+        return -1;
+    }
+    yes = atoi(PQgetvalue(r, 0, 0)) > 0;
+    PQclear(r);
+    return yes;
+}
+
+/*
+ * After a COMMIT lost with the connection: reconnect; if the transaction did not commit, run
+ * it again (the same statements, so the load's idea of the tables stays right), until it has.
+ * false with l->error set if that cannot be done.
+ */
+static bool
+it_load_retry(struct it_load *l, const char *sql)
+{
+    for (;;) {
+        int committed = it_load_reconnect(l);
+        PGresult *r;
+        bool ok;
+
+        if (committed != 0)
+            return committed > 0;
+        r = PQexec(l->c, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok)
+            snprintf(l->error, sizeof(l->error), "load: %s", PQerrorMessage(l->c));
+        PQclear(r);
+        if (ok)
+            return true;
+        if (PQstatus(l->c) != CONNECTION_BAD)
+            return false;
+    }
+}
+
 static void *
 it_load_run(void *arg)
 {
@@ -868,11 +966,21 @@ it_load_run(void *arg)
         for (int i = 0; i < k; i++)
             len += it_load_one(l, sql + len, (int) (it_rnd(&seed) % IT_LOAD_TABLES), &seed, nlive,
                                next_id, &value);
+        l->txn++;
+        if (l->resilient)
+            len += (size_t) sprintf(sql + len, "INSERT INTO it_load_txlog VALUES (%ld);", l->txn);
         sprintf(sql + len, "COMMIT;");
         r = PQexec(l->c, sql);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            bool gone = PQstatus(l->c) == CONNECTION_BAD;
+
             snprintf(l->error, sizeof(l->error), "load: %s", PQerrorMessage(l->c));
             PQclear(r);
+            if (l->resilient && gone && it_load_retry(l, sql)) {
+                l->error[0] = '\0';
+                atomic_store(&l->committed, l->made.n);
+                continue;
+            }
             l->made.n = first;
             break;
         }
@@ -885,12 +993,14 @@ it_load_run(void *arg)
     return NULL;
 }
 
-struct it_load *
-it_load_start(const char *db, size_t max_changes, int pause_us)
+static struct it_load *
+it_load_begin(const char *db, size_t max_changes, int pause_us, bool resilient)
 {
     struct it_load *l = calloc(1, sizeof(*l));
 
     assert_non_null(l);
+    snprintf(l->db, sizeof(l->db), "%s", db);
+    l->resilient = resilient;
     l->live = calloc((size_t) IT_LOAD_TABLES * IT_LOAD_MAXID, sizeof(int));
     assert_non_null(l->live);
     l->c = it_pg_connect(db);
@@ -900,6 +1010,28 @@ it_load_start(const char *db, size_t max_changes, int pause_us)
     atomic_init(&l->committed, 0);
     assert_int_equal(pthread_create(&l->th, NULL, it_load_run, l), 0);
     return l;
+}
+
+struct it_load *
+it_load_start(const char *db, size_t max_changes, int pause_us)
+{
+    return it_load_begin(db, max_changes, pause_us, false);
+}
+
+struct it_load *
+it_load_start_resilient(const char *db, size_t max_changes, int pause_us)
+{
+    PGconn *c = it_pg_connect(db);
+
+    it_sql(c, "CREATE TABLE IF NOT EXISTS it_load_txlog (n bigint PRIMARY KEY)");
+    PQfinish(c);
+    return it_load_begin(db, max_changes, pause_us, true);
+}
+
+int
+it_load_reconnects(const struct it_load *l)
+{
+    return l->reconnects;
 }
 
 size_t

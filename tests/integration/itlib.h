@@ -100,6 +100,12 @@ void it_pid_stop(pid_t pid);
 /* GET http://127.0.0.1:port/path; the body, malloc'd, and *status (-1 and NULL if no answer). */
 char *it_http_get(int port, const char *path, int *status);
 
+/*
+ * Stop the fixture's PostgreSQL with pg_ctl -m mode ("fast", "immediate": a crash) and start
+ * it again on the same data directory and port; the new pid is recorded for stop_servers.sh.
+ */
+void it_pg_restart(const char *mode);
+
 /* ---- MariaDB (the fixture's, see start_servers.sh) ---- */
 #include <mysql.h>
 
@@ -167,6 +173,14 @@ void it_load_create_tables(PGconn *c);
  */
 struct it_load *it_load_start(const char *db, size_t max_changes, int pause_us);
 /* Changes committed so far (any thread). */
+/*
+ * The same, surviving a restart of the server: each transaction also inserts its number into
+ * it_load_txlog (created here; leave it out of the publication), so that after a COMMIT that
+ * lost its connection the load reconnects (up to 120 s) and knows whether it committed.
+ */
+struct it_load *it_load_start_resilient(const char *db, size_t max_changes, int pause_us);
+/* Times a resilient load reconnected. */
+int it_load_reconnects(const struct it_load *l);
 size_t it_load_count(const struct it_load *l);
 /*
  * Stop the load (or wait for it to reach max_changes when wait is true), join
