@@ -29,10 +29,17 @@
  * a publish fails at once, raises the barrier, and waits here instead.
  *
  * A failure a resend cannot fix (the stream rejected the message) is kept as
- * the fatal error for the owner to see. With jsPubOptions.MaxWait set,
- * libnats 3.4 fails an unacked async publish with NATS_TIMEOUT (a timer in
- * js.c) and drops a late ack of it: each message reaches opts.on_ack exactly
- * once, whatever the number of attempts.
+ * the fatal error for the owner to see.
+ *
+ * Ack timeouts are ours, not libnats's: jsPubOptions.MaxWait would make
+ * libnats 3.4 keep a timer record (two allocations) per publish until its
+ * deadline even once it is acked: at 60k publishes/s and a 10 s timeout,
+ * 60 MiB (measured with mallinfo2 in bench/run.sh). Instead jssink_poll()
+ * looks at the oldest message in flight; when it has waited ack_timeout_ms,
+ * everything libnats still holds is taken back (js_PublishAsyncGetPendingList,
+ * after which libnats drops late acks) and counts as failed, under the
+ * barrier. So each message reaches opts.on_ack exactly once, whatever the
+ * number of attempts.
  */
 #include "sink/nats/jssink.h"
 
@@ -63,6 +70,7 @@ struct ent {
     natsMsg *msg;
     int64_t due_ms;   /* ENT_FAILED: not resent before */
     int64_t nr_since; /* first "no responders" of its current run of them, 0: none */
+    int64_t sent_ms;  /* ENT_INFLIGHT: when it was handed to libnats */
     char *dlq_why;    /* to be dead-lettered for this reason (malloc'd); NULL: resend as is */
     int attempts;     /* attempts the server answered with a passing error */
     enum jssink_dlq_kind dlq_kind;
@@ -96,7 +104,8 @@ struct jssink {
     uint64_t cap;
     size_t inflight;             /* entries ENT_INFLIGHT */
     bool barrier;                /* a failure happened: see the top of this file */
-    bool reclaim;                /* reconnected: take back what libnats still holds */
+    bool reclaim;                /* take back what libnats still holds (reconnected, timed out) */
+    bool reclaim_backoff;        /* ... and resend it after a backoff delay (a timeout) */
     struct backoff bo;           /* delay between attempts of one message */
     char fatal[CDC_ERR_MSG_MAX]; /* non-empty once a message has been given up */
     cdc_rc fatal_rc;             /* what jssink_last_error() returns then */
@@ -205,6 +214,7 @@ ring_push(struct jssink *s, natsMsg *msg)
     e->msg = msg;
     e->due_ms = 0;
     e->nr_since = 0;
+    e->sent_ms = cdc_now_ms();
     e->dlq_why = NULL;
     e->attempts = 0;
     e->is_dlq = false;
@@ -669,9 +679,7 @@ jssink_create(struct jssink **out, const struct jssink_opts *o, struct cdc_err *
                          natsStatus_GetText(st));
         goto fail;
     }
-    jsPubOptions_Init(&s->po);
-    s->po.MaxWait =
-        o->ack_timeout_ms; /* an unacked publish fails with NATS_TIMEOUT, then is resent */
+    jsPubOptions_Init(&s->po); /* no MaxWait: the ack timeout is ours (top of this file) */
     rc = ensure_stream(s, err);
     if (rc != CDC_OK)
         goto fail;
@@ -763,23 +771,26 @@ given_up_no_stream(struct jssink *s, struct ent *e, int64_t now)
 }
 
 /*
- * lock held. After a reconnect: take back from libnats what it still holds.
- * Those publishes went with the old connection; their acks, if any, would be
- * dropped by libnats from now on. They are failed, to be resent at once.
+ * lock held. After a reconnect or an ack timeout: take back from libnats what
+ * it still holds. Their acks, if any, would be dropped by libnats from now on.
+ * They are failed, to be resent at once after a reconnect (they went with the
+ * old connection), after a backoff delay after a timeout.
  */
 static void
 reclaim_inflight(struct jssink *s)
 {
     natsMsgList pending = {NULL, 0};
+    bool backoff = s->reclaim_backoff;
 
     s->reclaim = false;
+    s->reclaim_backoff = false;
     if (s->inflight == 0 || js_PublishAsyncGetPendingList(&pending, s->js) != NATS_OK)
         return;
     for (int i = 0; i < pending.Count; i++) {
         struct ent *e = ent_find(s, pending.Msgs[i]);
 
         if (e != NULL)
-            mark_failed(s, e, true);
+            mark_failed(s, e, !backoff);
         else
             natsMsg_Destroy(pending.Msgs[i]); /* not ours (cannot happen): do not leak it */
     }
@@ -897,20 +908,48 @@ next_resend(struct jssink *s, int64_t now, uint64_t *at)
         e->is_dlq = true;
     }
     e->state = ENT_INFLIGHT;
+    e->sent_ms = now;
     s->inflight++;
     *at = s->head;
     return e->msg;
 }
 
+/*
+ * lock held. Has the oldest message in flight waited ack_timeout_ms for its
+ * ack? Then everything in flight is taken back and failed, under the barrier.
+ */
+static void
+check_ack_timeout(struct jssink *s, int64_t now)
+{
+    if (s->inflight == 0 || s->reclaim || s->o.ack_timeout_ms <= 0)
+        return;
+    for (uint64_t i = s->head; i < s->tail; i++) {
+        const struct ent *e = ent_at(s, i);
+
+        if (e->state != ENT_INFLIGHT)
+            continue;
+        if (now - e->sent_ms >= s->o.ack_timeout_ms) {
+            snprintf(s->last_fail, sizeof(s->last_fail), "no PubAck within %" PRId64 " ms",
+                     s->o.ack_timeout_ms);
+            s->barrier = true;
+            s->reclaim = true;
+            s->reclaim_backoff = true;
+        }
+        return; /* the oldest one decides */
+    }
+}
+
 cdc_rc
 jssink_poll(struct jssink *s, struct cdc_err *err)
 {
+    int64_t now = cdc_now_ms();
     uint64_t at = 0;
     natsMsg *m;
     natsStatus st;
 
     pthread_mutex_lock(&s->lock);
-    m = next_resend(s, cdc_now_ms(), &at);
+    check_ack_timeout(s, now);
+    m = next_resend(s, now, &at);
     pthread_mutex_unlock(&s->lock);
     if (m != NULL) {
         /* outside the lock: the AckHandler takes it */
