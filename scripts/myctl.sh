@@ -31,7 +31,8 @@
 #
 #   cdc_init_mariadb DIR          mariadb-install-db into DIR/data
 #   cdc_run_mariadb DIR PORT      start mariadbd on an initialised DIR, wait until it
-#                                 accepts connections, print its pid
+#                                 accepts connections, print its pid; CDC_MY_EXTRA_OPTS, if
+#                                 set, holds more server options (split on spaces)
 #   cdc_setup_mariadb DIR         create the replication user and cdc_test (idempotent)
 #   cdc_start_mariadb DIR PORT    the three above
 #   cdc_mariadb DIR [ARGS...]     the mariadb client as root over DIR's socket
@@ -95,7 +96,8 @@ cdc_mariadb() {
 
 cdc_run_mariadb() {
   local dir=$1 port=$2 pid i
-  local tls=()
+  local tls=() extra=()
+  read -r -a extra <<<"${CDC_MY_EXTRA_OPTS:-}"
   rm -f "$dir/mysqld.sock" "$dir/mariadbd.pid"
   [ -f "$dir/server.crt" ] && tls=(--ssl-cert="$dir/server.crt" --ssl-key="$dir/server.key")
   # a background job of a non-interactive shell ignores SIGINT: Ctrl-C reaches only the script
@@ -108,7 +110,7 @@ cdc_run_mariadb() {
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --sync-binlog=0 --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 \
     --innodb-buffer-pool-size=64M --innodb-log-file-size=64M \
-    --max-connections=100 --skip-performance-schema "${tls[@]}" \
+    --max-connections=100 --skip-performance-schema "${tls[@]}" "${extra[@]}" \
     </dev/null >>"$dir/mariadbd.out" 2>&1 &
   pid=$!
   for ((i = 0; i < 300; i++)); do

@@ -105,7 +105,8 @@ void awscreds_view(const struct awscreds *c, struct aws_creds *view);
 void awscreds_free(struct awscreds *c);
 
 /*
- * A pgsrc_password_fn (source/pg/pgsrc.h) for rds.auth: iam: resolves the
+ * A pgsrc_password_fn (source/pg/pgsrc.h) and mysrc_password_fn
+ * (source/mysql/mysrc.h) for rds.auth: iam: resolves the
  * credentials anew and returns a fresh RDS IAM token for user at host:port,
  * signed now for region `closure` (a const char *), valid 15 minutes. Called
  * before every connection, so a reconnect never reuses an expired token.

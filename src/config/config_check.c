@@ -398,10 +398,6 @@ chk_rds_auth(struct cfg_checker *ck)
 
     if (cfg->rds.auth != CFG_AUTH_IAM)
         return;
-    if (cfg->rds.engine != CFG_ENGINE_POSTGRES)
-        chk_problem(ck, chk_key("rds.auth"), 0,
-                    "iam is supported for PostgreSQL only in this build: use a password for "
-                    "MySQL/MariaDB");
     if (cfg->rds.ssl_mode == CFG_SSL_DISABLE)
         chk_problem(ck, chk_key("rds.auth"), 0,
                     "iam needs TLS: RDS refuses IAM tokens on a plaintext connection; set "

@@ -83,11 +83,14 @@ check "unknown flag exits 2" "$([ $? = 2 ]; echo $?)"
 env -i PATH="$PATH" "$BIN" --stop-at-lsn nonsense >/dev/null 2>&1
 check "bad --stop-at-lsn exits 2" "$([ $? = 2 ]; echo $?)"
 
-# IAM login exists for PostgreSQL only: asking for it with MariaDB is a config error, not a silent password-less login
+# IAM login with MariaDB: accepted over TLS; without TLS a config error (the token would go in cleartext)
 printf 'rds:\n  endpoint: h\n  username: u\n  database: d\n  engine: mariadb\n  auth: iam\n  region: us-east-1\n' >"$tmp/iam.yaml"
 out=$(env -i PATH="$PATH" "$BIN" --config "$tmp/iam.yaml" --check-config 2>&1)
+check "iam with mariadb over TLS passes --check-config" "$([ $? = 0 ]; echo $?)"
+printf '  ssl_mode: disable\n' >>"$tmp/iam.yaml"
+out=$(env -i PATH="$PATH" "$BIN" --config "$tmp/iam.yaml" --check-config 2>&1)
 code=$?
-check "iam with mariadb exits 2 naming rds.auth" "$([ $code = 2 ] && grep -q "iam.yaml:6: rds.auth: iam is supported for PostgreSQL only" <<<"$out"; echo $?)"
+check "iam with mariadb without TLS exits 2 naming rds.auth" "$([ $code = 2 ] && grep -q "iam.yaml:6: rds.auth: iam needs TLS" <<<"$out"; echo $?)"
 
 # sensitive fields: a bad rule and a hash without its key, at their lines; the key never shown
 printf 'rds:\n  endpoint: h\n  username: u\n  database: d\ncdc:\n  sensitive_fields:\n    - {column: ssn, action: scramble}\n    - email: hash\n    - name: truncate\n' >"$tmp/redact.yaml"

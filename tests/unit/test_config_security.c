@@ -199,6 +199,31 @@ test_iam_needs_tls_and_a_region(void **state)
     done(&r);
 }
 
+/* MySQL and MariaDB take IAM tokens too (mysql_clear_password over TLS), with the same rules. */
+static void
+test_iam_for_mysql_and_mariadb(void **state)
+{
+    static const char *const engines[] = {"rds.engine=mysql", "rds.engine=mariadb"};
+
+    (void) state;
+    for (int i = 0; i < 2; i++) {
+        const char *ok[] = {BASE, engines[i], "rds.auth=iam", "rds.region=eu-west-1"};
+        const char *plain[] = {BASE, engines[i], "rds.auth=iam", "rds.region=eu-west-1",
+                               "rds.ssl_mode=disable"};
+        struct run r;
+
+        run(&r, NULL, NULL, ok, 6);
+        assert_string_equal(r.out, "");
+        assert_int_equal(r.check_rc, CDC_OK);
+        assert_int_equal(r.cfg.rds.auth, CFG_AUTH_IAM);
+        done(&r);
+        run(&r, NULL, NULL, plain, 7);
+        assert_int_equal(r.check_rc, CDC_ERR_CONFIG);
+        assert_non_null(strstr(r.out, "<override>: rds.auth: iam needs TLS"));
+        done(&r);
+    }
+}
+
 static void
 test_one_nats_auth_method_and_tls_files_that_exist(void **state)
 {
@@ -265,6 +290,7 @@ main(void)
         cmocka_unit_test(test_file_variable_problems_name_the_variable_never_the_secret),
         cmocka_unit_test(test_world_readable_file_with_secrets_gets_a_warning),
         cmocka_unit_test(test_iam_needs_tls_and_a_region),
+        cmocka_unit_test(test_iam_for_mysql_and_mariadb),
         cmocka_unit_test(test_one_nats_auth_method_and_tls_files_that_exist),
         cmocka_unit_test(test_dump_masks_the_nats_token),
     };

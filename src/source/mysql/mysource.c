@@ -25,6 +25,7 @@
  * when the binlog has names, so rows written before a later ALTER still
  * decode. Cached per table until a DDL statement.
  */
+#include "aws/awscreds.h"
 #include "source/mysql/binlog.h"
 #include "source/mysql/mysrc.h"
 #include "source/mysql/rowdec.h"
@@ -796,6 +797,13 @@ mys_opts(const struct cdc_config *c, struct mysrc_opts *o)
     o->port = c->rds.port;
     o->user = c->rds.username;
     o->password = c->rds.password;
+    if (c->rds.auth == CFG_AUTH_IAM) {
+        /* a fresh token for every connection (SQL, dump, each reconnect): one signed for the
+           first connection expires 15 minutes later */
+        o->password = NULL;
+        o->password_fn = awscreds_rds_password;
+        o->password_closure = c->rds.region;
+    }
     o->sslmode = c->rds.ssl_mode;
     o->ssl_ca = c->rds.ssl_root_cert;
     o->server_id = (uint32_t) c->rds.server_id;

@@ -21,7 +21,19 @@
  *    server for the checksums its binlogs have (@master_binlog_checksum =
  *    @@global.binlog_checksum), which is also what a MariaDB server needs to
  *    accept the dump when binlog_checksum is CRC32;
- *  - it has no COM_BINLOG_DUMP_GTID: MySQL dumps start from file and position.
+ *  - it has no COM_BINLOG_DUMP_GTID: MySQL dumps start from file and position;
+ *  - with MYSQL_OPT_SSL_ENFORCE but without the host name check it goes on in
+ *    plaintext when the server offers no TLS, and the authentication plugin
+ *    the server asks for then sends the password: mysql_clear_password (RDS
+ *    IAM, PAM) and dialog send it as it is. MYSQL_ENABLE_CLEARTEXT_PLUGIN
+ *    is accepted and ignored (the cleartext plugin is always available). So
+ *    every TLS connection starts with our own client plugin (MYSQL_DEFAULT_AUTH,
+ *    mysrc_tls_guard()): it runs after the server's greeting and before the
+ *    client's first packet, refuses a server that does not offer TLS, and
+ *    otherwise answers empty, which Connector/C sends after the TLS
+ *    handshake; the server then asks for the account's own plugin, on the
+ *    encrypted connection. No credential, not even the user name, goes out
+ *    in plaintext.
  */
 #include "source/mysql/mysrc.h"
 
@@ -36,6 +48,7 @@
 #include <strings.h>
 
 #include <mysql.h>
+#include <mysql/plugin_auth.h>
 #include <errmsg.h>
 #include <mysqld_error.h>
 #include <mariadb_rpl.h>
@@ -49,6 +62,20 @@
 #define MYSRC_EV_MARIA_GTID  162
 #define MYSRC_MARIA_CAP_GTID 4 /* MARIA_SLAVE_CAPABILITY_GTID: send GTID events as such */
 #define MYSRC_GTID_SET_MAX   4096
+#define MYSRC_GUARD_PLUGIN   "cdc_handler_tls_first" /* our client auth plugin (see above) */
+
+/*
+ * An authentication client plugin, as mysql/client_plugin.h declares it
+ * (struct st_mysql_client_plugin_AUTHENTICATION, interface 0x0100). That header
+ * cannot be included from Debian 12's libmariadb-dev: it includes ma_compress.h,
+ * which the package does not ship. mysql.h has the common header.
+ */
+#define MYSRC_PLUGIN_TYPE_AUTH  2      /* MYSQL_CLIENT_AUTHENTICATION_PLUGIN */
+#define MYSRC_PLUGIN_AUTH_IFACE 0x0100 /* MYSQL_CLIENT_AUTHENTICATION_PLUGIN_INTERFACE_VERSION */
+struct mysrc_auth_plugin {
+    MYSQL_CLIENT_PLUGIN_HEADER
+    int (*authenticate_user)(MYSQL_PLUGIN_VIO *vio, MYSQL *mysql);
+};
 
 struct mysrc {
     MYSQL *sql;            /* queries: preflight, identity, positions */
@@ -59,6 +86,8 @@ struct mysrc {
     char *socket;
     char *user;
     char *password; /* secret: only for connecting */
+    mysrc_password_fn password_fn;
+    void *password_closure;
     char *ssl_ca;
     int port;
     int sslmode;
@@ -76,12 +105,64 @@ struct mysrc {
 };
 
 static pthread_once_t mysrc_lib_once = PTHREAD_ONCE_INIT;
+static bool mysrc_guard_ok; /* MYSRC_GUARD_PLUGIN is registered (set once, under mysrc_lib_once) */
+
+/* Set by mysrc_tls_guard() when it refuses: for this thread's current connection attempt. */
+static _Thread_local bool mysrc_guard_refused;
+
+/*
+ * The first authentication step of every TLS connection. Connector/C calls it
+ * after reading the greeting and before writing anything; its first packet is
+ * sent inside the client's handshake answer, after the TLS handshake when the
+ * server offers TLS (we always set MYSQL_OPT_SSL_ENFORCE with it), in
+ * plaintext otherwise. So: no TLS offered, nothing is sent; else an empty
+ * answer naming this plugin, which no server knows: the server replies with
+ * an auth switch to the account's plugin, and that one runs over TLS.
+ */
+static int
+mysrc_tls_guard(MYSQL_PLUGIN_VIO *vio, MYSQL *mysql)
+{
+    unsigned long caps = 0;
+
+    if (mariadb_get_infov(mysql, MARIADB_CONNECTION_SERVER_CAPABILITIES, &caps) != 0 ||
+        (caps & CLIENT_SSL) == 0) {
+        mysrc_guard_refused = true;
+        return CR_ERROR;
+    }
+    return vio->write_packet(vio, (const unsigned char *) "", 0) != 0 ? CR_ERROR : CR_OK;
+}
+
+static struct mysrc_auth_plugin mysrc_guard_plugin = {
+    MYSRC_PLUGIN_TYPE_AUTH,
+    MYSRC_PLUGIN_AUTH_IFACE,
+    MYSRC_GUARD_PLUGIN,
+    "cdc-handler",
+    "sends nothing until the connection is encrypted",
+    {1, 0, 0},
+    "cdc-handler",
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    mysrc_tls_guard,
+};
 
 /* mysql_init() initialises the library on first use, which is not thread-safe: do it once. */
 static void
 mysrc_lib_init(void)
 {
+    MYSQL *m;
+
     (void) mysql_library_init(0, NULL, NULL);
+    m = mysql_init(NULL);
+    if (m == NULL)
+        return;
+    /* the plugin list is the library's; registering returns the plugin already known by this
+       name if there is one, which would not be ours */
+    mysrc_guard_ok =
+        mysql_client_register_plugin(m, (struct st_mysql_client_plugin *) &mysrc_guard_plugin) ==
+        (struct st_mysql_client_plugin *) &mysrc_guard_plugin;
+    mysql_close(m);
 }
 
 static uint32_t
@@ -128,6 +209,10 @@ mysrc_check_opts(const struct mysrc_opts *o, struct cdc_err *err)
                            o->heartbeat_ms, o->read_timeout_s);
     if (o->user == NULL || o->user[0] == '\0')
         return cdc_err_set(err, CDC_ERR_CONFIG, "no user name for MySQL");
+    if (o->password_fn != NULL && o->sslmode == MYSRC_SSL_DISABLE)
+        return cdc_err_set(err, CDC_ERR_CONFIG,
+                           "a password callback (rds.auth: iam) needs TLS: its token would be sent "
+                           "in cleartext; set rds.ssl_mode to verify-full (or require, verify-ca)");
     return CDC_OK;
 }
 
@@ -188,20 +273,118 @@ mysrc_classify_connect(unsigned e)
     return CDC_ERR_FATAL;
 }
 
+/* Mask every copy of secret in msg (same length, in place). */
+static void
+mysrc_scrub(char *msg, const char *secret)
+{
+    size_t n;
+    char *hit;
+
+    if (secret == NULL || secret[0] == '\0')
+        return;
+    n = strlen(secret);
+    while ((hit = strstr(msg, secret)) != NULL)
+        memset(hit, '*', n);
+}
+
+/* Wipe and free a password we were given. */
+static void
+mysrc_wipe(char **pw)
+{
+    if (*pw != NULL) {
+        explicit_bzero(*pw, strlen(*pw));
+        free(*pw);
+        *pw = NULL;
+    }
+}
+
+/* TLS options on c, for every ssl mode but disable. */
+static void
+mysrc_set_tls(const struct mysrc *src, MYSQL *c)
+{
+    my_bool yes = 1, hostcheck = src->sslmode == MYSRC_SSL_VERIFY_FULL;
+
+    /*
+     * Connector/C 3.3 checks the chain whenever a CA file or path is set, and the host name
+     * (plus the chain, against the system's store when no CA is set) with
+     * VERIFY_SERVER_CERT. So verify-ca is a CA without the host check; without a CA file it
+     * gets the system's CA directory, or nothing would be checked.
+     */
+    mysql_optionsv(c, MYSQL_OPT_SSL_ENFORCE, &yes);
+    mysql_optionsv(c, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &hostcheck);
+    mysql_optionsv(c, MARIADB_OPT_TLS_VERSION, "TLSv1.2,TLSv1.3");
+    if (src->ssl_ca != NULL)
+        mysql_optionsv(c, MYSQL_OPT_SSL_CA, src->ssl_ca);
+    else if (src->sslmode == MYSRC_SSL_VERIFY_CA)
+        mysql_optionsv(c, MYSQL_OPT_SSL_CAPATH, MYSRC_SYSTEM_CAPATH);
+    /* nothing leaves before the TLS handshake, whatever plugin the server names (see the top) */
+    mysql_optionsv(c, MYSQL_DEFAULT_AUTH, MYSRC_GUARD_PLUGIN);
+    /* a no-op in Connector/C, which always has it; says what RDS IAM needs (libmysqlclient) */
+    mysql_optionsv(c, MYSQL_ENABLE_CLEARTEXT_PLUGIN, &yes);
+}
+
+/* The error of a failed mysql_real_connect(), without the password in it. */
+static cdc_rc
+mysrc_connect_failed(const struct mysrc *src, MYSQL *c, const char *pw, struct cdc_err *err)
+{
+    char where[300], msg[1024];
+
+    mysrc_where(src, where, sizeof(where));
+    if (mysrc_guard_refused)
+        return cdc_err_set(err, CDC_ERR_FATAL,
+                           "could not connect to MySQL at %s: TLS/SSL error: the server does not "
+                           "support TLS, and rds.ssl_mode asks for it: refusing a plaintext "
+                           "connection before sending any credential (enable TLS on the server, "
+                           "or set rds.ssl_mode: disable)",
+                           where);
+    snprintf(msg, sizeof(msg), "could not connect to MySQL at %s: %s%s", where, mysql_error(c),
+             src->password_fn != NULL && mysql_errno(c) == ER_ACCESS_DENIED_ERROR
+                 ? " (a fresh IAM token was sent over TLS and refused: check that the account is "
+                   "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS', that the IAM policy allows "
+                   "rds-db:connect for this user, and the AWS credentials and rds.region)"
+                 : "");
+    mysrc_scrub(msg, pw);
+    return cdc_err_set(err, mysrc_classify_connect(mysql_errno(c)), "%s", msg);
+}
+
+/*
+ * Open a connection (the SQL one or a dump): a fresh password from password_fn
+ * when there is one, TLS as sslmode says, and never a plaintext connection when
+ * TLS was asked for.
+ */
 static cdc_rc
 mysrc_connect(struct mysrc *src, MYSQL **out, struct cdc_err *err)
 {
     unsigned int ct = (unsigned) src->connect_timeout_s, rt = (unsigned) src->read_timeout_s;
     unsigned int wt = (unsigned) src->write_timeout_s, proto;
-    my_bool yes = 1, no = 0, hostcheck = src->sslmode == MYSRC_SSL_VERIFY_FULL;
-    char where[300];
-    MYSQL *c;
+    my_bool no = 0;
+    char where[300], *fresh = NULL;
+    const char *pw = src->password;
+    MYSQL *c = NULL;
     cdc_rc rc;
 
     pthread_once(&mysrc_lib_once, mysrc_lib_init);
+    if (src->sslmode != MYSRC_SSL_DISABLE && !mysrc_guard_ok)
+        return cdc_err_set(err, CDC_ERR_FATAL,
+                           "could not connect to MySQL: could not register the client plugin "
+                           "\"%s\" that keeps credentials off a connection without TLS",
+                           MYSRC_GUARD_PLUGIN);
+    if (src->password_fn != NULL) {
+        /* a new one for every connection: an IAM token expires 15 minutes after signing */
+        rc = src->password_fn(src->password_closure, src->host, src->port, src->user, &fresh, err);
+        if (rc != CDC_OK)
+            return cdc_err_prefix(err, "could not connect to MySQL at %s",
+                                  mysrc_where(src, where, sizeof(where)));
+        if (fresh == NULL)
+            return cdc_err_set(err, CDC_ERR_FATAL, "could not connect to MySQL at %s: no password",
+                               mysrc_where(src, where, sizeof(where)));
+        pw = fresh;
+    }
     c = mysql_init(NULL);
-    if (c == NULL)
-        return cdc_err_set(err, CDC_ERR_NOMEM, "could not connect to MySQL: out of memory");
+    if (c == NULL) {
+        rc = cdc_err_set(err, CDC_ERR_NOMEM, "could not connect to MySQL: out of memory");
+        goto done;
+    }
     mysql_optionsv(c, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
     mysql_optionsv(c, MYSQL_OPT_READ_TIMEOUT, &rt);
     mysql_optionsv(c, MYSQL_OPT_WRITE_TIMEOUT, &wt);
@@ -211,44 +394,36 @@ mysrc_connect(struct mysrc *src, MYSQL **out, struct cdc_err *err)
        take as the default socket, ignoring the port) */
     proto = src->socket != NULL ? MYSQL_PROTOCOL_SOCKET : MYSQL_PROTOCOL_TCP;
     mysql_optionsv(c, MYSQL_OPT_PROTOCOL, &proto);
-    if (src->sslmode != MYSRC_SSL_DISABLE) {
-        /*
-         * Connector/C 3.3 checks the chain whenever a CA file or path is set, and the host
-         * name (plus the chain, against the system's store when no CA is set) with
-         * VERIFY_SERVER_CERT. So verify-ca is a CA without the host check; without a CA file
-         * it gets the system's CA directory, or nothing would be checked.
-         */
-        mysql_optionsv(c, MYSQL_OPT_SSL_ENFORCE, &yes);
-        mysql_optionsv(c, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &hostcheck);
-        mysql_optionsv(c, MARIADB_OPT_TLS_VERSION, "TLSv1.2,TLSv1.3");
-        if (src->ssl_ca != NULL)
-            mysql_optionsv(c, MYSQL_OPT_SSL_CA, src->ssl_ca);
-        else if (src->sslmode == MYSRC_SSL_VERIFY_CA)
-            mysql_optionsv(c, MYSQL_OPT_SSL_CAPATH, MYSRC_SYSTEM_CAPATH);
-    }
-    if (mysql_real_connect(c, src->host, src->user, src->password ? src->password : "", NULL,
-                           (unsigned) src->port, src->socket, CLIENT_MULTI_RESULTS) == NULL) {
-        unsigned e = mysql_errno(c);
-
-        rc = cdc_err_set(err, mysrc_classify_connect(e), "could not connect to MySQL at %s: %s",
-                         mysrc_where(src, where, sizeof(where)), mysql_error(c));
-        mysql_close(c);
-        return rc;
+    if (src->sslmode != MYSRC_SSL_DISABLE)
+        mysrc_set_tls(src, c);
+    mysrc_guard_refused = false;
+    if (mysql_real_connect(c, src->host, src->user, pw ? pw : "", NULL, (unsigned) src->port,
+                           src->socket, CLIENT_MULTI_RESULTS) == NULL) {
+        rc = mysrc_connect_failed(src, c, pw, err);
+        goto done;
     }
     /*
      * Connector/C 3.3 enforces TLS only together with the host name check: with
-     * SSL_ENFORCE alone it goes on in plaintext when the server offers no TLS. Never.
+     * SSL_ENFORCE alone it goes on in plaintext when the server offers no TLS. The guard
+     * plugin stops that before any credential is sent; this check is the last line, for a
+     * server that skipped the plugin step (no CLIENT_PLUGIN_AUTH, before MySQL 5.5).
      */
     if (src->sslmode != MYSRC_SSL_DISABLE && mysql_get_ssl_cipher(c) == NULL) {
-        mysql_close(c);
-        return cdc_err_set(err, CDC_ERR_FATAL,
-                           "could not connect to MySQL at %s: TLS/SSL error: the server does not "
-                           "support TLS, and rds.ssl_mode asks for it: refusing a plaintext "
-                           "connection (enable TLS on the server, or set rds.ssl_mode: disable)",
-                           mysrc_where(src, where, sizeof(where)));
+        rc = cdc_err_set(err, CDC_ERR_FATAL,
+                         "could not connect to MySQL at %s: TLS/SSL error: the server does not "
+                         "support TLS, and rds.ssl_mode asks for it: refusing a plaintext "
+                         "connection (enable TLS on the server, or set rds.ssl_mode: disable)",
+                         mysrc_where(src, where, sizeof(where)));
+        goto done;
     }
     *out = c;
-    return CDC_OK;
+    c = NULL;
+    rc = CDC_OK;
+done:
+    if (c != NULL)
+        mysql_close(c);
+    mysrc_wipe(&fresh);
+    return rc;
 }
 
 void
@@ -262,7 +437,7 @@ mysrc_destroy(struct mysrc *src)
     free(src->host);
     free(src->socket);
     free(src->user);
-    free(src->password);
+    mysrc_wipe(&src->password);
     free(src->ssl_ca);
     free(src);
 }
@@ -284,6 +459,8 @@ mysrc_create(struct mysrc **out, const struct mysrc_opts *opts, struct cdc_err *
     src->socket = mysrc_dup(opts->socket, &oom);
     src->user = mysrc_dup(opts->user, &oom);
     src->password = mysrc_dup(opts->password, &oom);
+    src->password_fn = opts->password_fn;
+    src->password_closure = opts->password_closure;
     src->ssl_ca = mysrc_dup(opts->ssl_ca, &oom);
     src->port = opts->port;
     src->sslmode = opts->sslmode;

@@ -56,6 +56,16 @@ enum mysrc_sslmode {
                              */
 #define MYSRC_CHECKS_MAX 16 /* preflight findings kept */
 
+/*
+ * Gives the password for one connection attempt, e.g. a fresh RDS IAM token
+ * (struct mysrc_opts.password_fn; aws/awscreds.h's awscreds_rds_password has
+ * this type). *out: malloc'd, NUL-terminated; mysrc wipes and frees it once
+ * the connection is made or has failed. Called on the thread that calls
+ * mysrc_create() and mysrc_start_*(), which is the source's own thread.
+ */
+typedef cdc_rc (*mysrc_password_fn)(void *closure, const char *host, int port, const char *user,
+                                    char **out, struct cdc_err *err);
+
 /* Options, borrowed for the length of mysrc_create() (which copies what it keeps). */
 struct mysrc_opts {
     const char *host;      /* host name or address; NULL: localhost */
@@ -72,6 +82,11 @@ struct mysrc_opts {
     int write_timeout_s;   /* default 30 */
     int heartbeat_ms;      /* the server sends a heartbeat after this long without events, so
                               mysrc_read() returns at least this often; default 1000 */
+    /* if set, called before every connection (the SQL one, each dump, each reconnect) for its
+       password, which replaces `password` and is scrubbed from messages. Needs TLS (sslmode
+       not DISABLE): the value may go in cleartext (RDS IAM: mysql_clear_password) */
+    mysrc_password_fn password_fn;
+    void *password_closure; /* passed to password_fn */
 };
 
 /* Who we are talking to (mysrc_server_info()). */
@@ -156,8 +171,9 @@ void mysrc_opts_init(struct mysrc_opts *o);
  * mysrc_destroy()); on failure *out is untouched and nothing is left open.
  * Returns CDC_ERR_RETRY when the server cannot be reached or is shutting
  * down, CDC_ERR_FATAL when it refuses us (bad password, unknown account,
- * TLS required but not offered), CDC_ERR_CONFIG for invalid options,
- * CDC_ERR_NOMEM.
+ * TLS required but not offered: then nothing at all was sent, not even the
+ * user name), CDC_ERR_CONFIG for invalid options (a password_fn without TLS),
+ * CDC_ERR_NOMEM; password_fn's own error, prefixed with the server.
  */
 cdc_rc mysrc_create(struct mysrc **out, const struct mysrc_opts *opts,
                     struct cdc_err *err) CDC_MUST_CHECK;
