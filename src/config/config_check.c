@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "checkpoint/ckpt.h"
+#include "transform/filter.h"
 
 struct cfg_checker {
     const struct cdc_config *cfg;
@@ -260,6 +261,44 @@ chk_list_items(struct cfg_checker *ck, const char *path, const struct cfg_strlis
             chk_problem(ck, ki, l->lines ? l->lines[i] : 0, "item %d is empty", i + 1);
 }
 
+/* cdc.table_filters, cdc.table_excludes: each item a pattern of transform/filter.h. */
+static void
+chk_patterns(struct cfg_checker *ck, const char *path, const struct cfg_strlist *l)
+{
+    int ki = chk_key(path);
+
+    for (int i = 0; i < l->n; i++) {
+        struct cdc_err perr = {0};
+
+        if (l->items[i] == NULL || l->items[i][0] == '\0')
+            chk_problem(ck, ki, l->lines ? l->lines[i] : 0, "item %d is empty", i + 1);
+        else if (filter_pattern_check(l->items[i], &perr) != CDC_OK)
+            chk_problem(ck, ki, l->lines ? l->lines[i] : 0, "item %d: %s", i + 1, perr.msg);
+    }
+}
+
+/* cdc.operations: at least one, each a known operation. */
+static void
+chk_operations(struct cfg_checker *ck)
+{
+    const struct cfg_strlist *l = &ck->cfg->cdc.operations;
+    int ki = chk_key("cdc.operations");
+    char q[80];
+
+    if (l->n == 0)
+        chk_problem(ck, ki, 0,
+                    "is empty: list the operations to publish (insert, update, delete, truncate, "
+                    "ddl)");
+    for (int i = 0; i < l->n; i++) {
+        enum cdc_op op;
+
+        if (!filter_op_parse(l->items[i], &op))
+            chk_problem(ck, ki, l->lines ? l->lines[i] : 0,
+                        "unknown operation %s: use insert, update, delete, truncate or ddl",
+                        chk_quote(l->items[i] ? l->items[i] : "", q, sizeof(q)));
+    }
+}
+
 static void
 chk_slot_name(struct cfg_checker *ck)
 {
@@ -468,7 +507,9 @@ cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
     chk_subject_prefix(&ck);
     chk_slot_name(&ck);
     chk_source_name(&ck);
-    chk_list_items(&ck, "cdc.table_filters", &cfg->cdc.table_filters);
+    chk_patterns(&ck, "cdc.table_filters", &cfg->cdc.table_filters);
+    chk_patterns(&ck, "cdc.table_excludes", &cfg->cdc.table_excludes);
+    chk_operations(&ck);
     chk_list_items(&ck, "cdc.sensitive_fields", &cfg->cdc.sensitive_fields);
     chk_rds_auth(&ck);
     chk_nats_auth(&ck);

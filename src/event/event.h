@@ -70,6 +70,8 @@ struct cdc_relation {
     char replident;     /* PostgreSQL replica identity: 'd', 'n', 'f', 'i' */
     uint32_t ncols;
     struct cdc_column *cols;
+    bool excluded; /* left out by cdc.table_filters / cdc.table_excludes: its changes are not
+                      published (set by the source once per relation definition) */
 };
 
 enum cdc_vstate {

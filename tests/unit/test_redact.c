@@ -29,7 +29,7 @@ make_rel(const char *schema, const char *table)
         cols[i].type_mod = -1;
     }
     cols[0].is_key = true;
-    rel = (struct cdc_relation){1, schema, table, 'd', 4, cols};
+    rel = (struct cdc_relation){1, schema, table, 'd', 4, cols, false};
 }
 
 static void
