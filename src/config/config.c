@@ -97,6 +97,8 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_DUR("cdc.tolerable_downtime", cdc.tolerable_downtime_ms, NULL, 0),
     K_DUR("cdc.heartbeat_interval", cdc.heartbeat_interval_ms, NULL, 0),
     K_LIST("cdc.table_filters", cdc.table_filters, NULL),
+    K_LIST("cdc.table_excludes", cdc.table_excludes, NULL),
+    K_LIST("cdc.operations", cdc.operations, NULL),
     K_BOOL("cdc.schema_evolution.enabled", cdc.schema_evolution_enabled),
     K_BOOL("cdc.schema_evolution.strict_mode", cdc.schema_evolution_strict),
     K_LIST("cdc.sensitive_fields", cdc.sensitive_fields, NULL),
@@ -312,6 +314,11 @@ cfg_init(struct cdc_config *cfg)
     cfg->cdc.max_retry_attempts = 3;
     cfg->cdc.batch_size = 1000;
     cfg->cdc.batch_timeout_ms = 5000;
+    for (int i = 0; i < 5; i++) {
+        static const char *const ops[] = {"insert", "update", "delete", "truncate", "ddl"};
+
+        (void) cfg_list_push(&cfg->cdc.operations, ops[i], strlen(ops[i]), 0);
+    }
     cfg->cdc.schema_evolution_enabled = true;
     cfg->cdc.schema_evolution_strict = false;
     cfg_set_default_str(&cfg->cdc.slot_name, "cdc_handler");

@@ -54,7 +54,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 58
+#define CFG_NKEYS 60
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -125,7 +125,12 @@ struct cdc_config {
         int64_t heartbeat_interval_ms; /* cdc.heartbeat_interval, default 60s, 0: off: after this
                                           long without changes, write a heartbeat (PostgreSQL) */
         int64_t batch_timeout_ms;      /* cdc.batch_timeout / BATCH_TIMEOUT, default 5s */
-        struct cfg_strlist table_filters;    /* cdc.table_filters */
+        struct cfg_strlist table_filters;    /* cdc.table_filters: include patterns (see
+                                                transform/filter.h); empty: every table */
+        struct cfg_strlist table_excludes;   /* cdc.table_excludes: exclude patterns, win over
+                                                table_filters */
+        struct cfg_strlist operations;       /* cdc.operations: insert, update, delete, truncate,
+                                                ddl; default all five */
         struct cfg_strlist sensitive_fields; /* cdc.sensitive_fields: "column[=action]" or
                                                 "schema.table=detect" (transform/redact.h); a
                                                 YAML mapping item is stored in that form */
@@ -262,7 +267,9 @@ bool cfg_warn_exposed(const struct cdc_config *cfg, FILE *out);
  * cdc.source_name single tokens (no spaces, dots or wildcards); rds.auth iam
  * needs TLS (rds.ssl_mode other than disable) and rds.region; at most one NATS
  * authentication method (username, token, nkey_seed_file, credentials_file);
- * nats.tls.cert_file and key_file together; every file named (CA bundles,
+ * nats.tls.cert_file and key_file together; cdc.table_filters and
+ * cdc.table_excludes items are patterns of transform/filter.h and cdc.operations
+ * is a non-empty list of known operations; every file named (CA bundles,
  * certificates, keys, seeds, credentials) is readable. Secrets are
  * never echoed and URL credentials are masked. Returns CDC_OK or
  * CDC_ERR_CONFIG.

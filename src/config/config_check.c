@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "checkpoint/ckpt.h"
+#include "transform/filter.h"
 #include "transform/redact.h"
 #include "transform/subject.h"
 
@@ -252,14 +253,42 @@ chk_nats_urls(struct cfg_checker *ck)
                         chk_quote(l->items[i], q, sizeof(q)));
 }
 
+/* cdc.table_filters, cdc.table_excludes: each item a pattern of transform/filter.h. */
 static void
-chk_list_items(struct cfg_checker *ck, const char *path, const struct cfg_strlist *l)
+chk_patterns(struct cfg_checker *ck, const char *path, const struct cfg_strlist *l)
 {
     int ki = chk_key(path);
 
-    for (int i = 0; i < l->n; i++)
+    for (int i = 0; i < l->n; i++) {
+        struct cdc_err perr = {0};
+
         if (l->items[i] == NULL || l->items[i][0] == '\0')
             chk_problem(ck, ki, l->lines ? l->lines[i] : 0, "item %d is empty", i + 1);
+        else if (filter_pattern_check(l->items[i], &perr) != CDC_OK)
+            chk_problem(ck, ki, l->lines ? l->lines[i] : 0, "item %d: %s", i + 1, perr.msg);
+    }
+}
+
+/* cdc.operations: at least one, each a known operation. */
+static void
+chk_operations(struct cfg_checker *ck)
+{
+    const struct cfg_strlist *l = &ck->cfg->cdc.operations;
+    int ki = chk_key("cdc.operations");
+    char q[80];
+
+    if (l->n == 0)
+        chk_problem(ck, ki, 0,
+                    "is empty: list the operations to publish (insert, update, delete, truncate, "
+                    "ddl)");
+    for (int i = 0; i < l->n; i++) {
+        enum cdc_op op;
+
+        if (!filter_op_parse(l->items[i], &op))
+            chk_problem(ck, ki, l->lines ? l->lines[i] : 0,
+                        "unknown operation %s: use insert, update, delete, truncate or ddl",
+                        chk_quote(l->items[i] ? l->items[i] : "", q, sizeof(q)));
+    }
 }
 
 static void
@@ -566,7 +595,9 @@ cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
     chk_slot_name(&ck);
     chk_source_name(&ck);
     chk_claim_bucket(&ck);
-    chk_list_items(&ck, "cdc.table_filters", &cfg->cdc.table_filters);
+    chk_patterns(&ck, "cdc.table_filters", &cfg->cdc.table_filters);
+    chk_patterns(&ck, "cdc.table_excludes", &cfg->cdc.table_excludes);
+    chk_operations(&ck);
     chk_sensitive(&ck);
     chk_metadata(&ck);
     chk_rds_auth(&ck);

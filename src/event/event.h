@@ -76,6 +76,8 @@ struct cdc_relation {
     struct cdc_column *cols;
     char schema_version[17]; /* 16 hex digits: hash of column names and types (transform/schema.c);
                                 "" = unknown */
+    bool excluded; /* left out by cdc.table_filters / cdc.table_excludes: its changes are not
+                      published (set by the source once per relation definition) */
 };
 
 enum cdc_vstate {

@@ -30,6 +30,7 @@
 #include "source/source.h"
 #include "transform/envelope.h"
 #include "transform/claim.h"
+#include "transform/filter.h"
 #include "transform/redact.h"
 #include "transform/subject.h"
 
@@ -49,9 +50,10 @@ struct pipeline {
     struct ackt *ackt;
     struct schemareg *reg;       /* the schema registry's bucket; NULL: schema evolution off */
     struct schematrack *schemas; /* per-table schema versions; NULL: schema evolution off */
-    struct seen seen;            /* events already in the stream past the checkpoint */
-    uint64_t skipped; /* replayed events not published again because the stream has them */
-    struct {          /* the per-table metrics row of the last relation published */
+    struct filter *filter; /* cdc.operations (tables are decided by the source, per relation) */
+    struct seen seen;      /* events already in the stream past the checkpoint */
+    uint64_t skipped;      /* replayed events not published again because the stream has them */
+    struct {               /* the per-table metrics row of the last relation published */
         const struct cdc_relation *rel;
         const char *schema, *table;
         uint32_t idx;
@@ -567,6 +569,18 @@ publish_change(struct pipeline *p, const struct cdc_change *ch, struct cdc_err *
     return CDC_OK;
 }
 
+/*
+ * cdc.table_filters/table_excludes (the source's verdict, kept on the relation) and
+ * cdc.operations. A change left out is simply not sent: its transaction still begins and
+ * commits in the ack tracker, so its position becomes safe like any other, and the seq of
+ * the changes that are published (their event ids) does not depend on the filters.
+ */
+static bool
+change_wanted(const struct pipeline *p, const struct cdc_change *ch)
+{
+    return (ch->rel == NULL || !ch->rel->excluded) && filter_op_included(p->filter, ch->op);
+}
+
 static cdc_rc
 handle(struct pipeline *p, const struct src_out *out, bool *stop, struct cdc_err *err)
 {
@@ -587,6 +601,8 @@ handle(struct pipeline *p, const struct src_out *out, bool *stop, struct cdc_err
         return ackt_begin(p->ackt, out->key, atomic_load(&p->stream_seq), out->commit_time_us, err);
     case SRC_CHANGES:
         for (size_t i = 0; i < out->n_changes; i++) {
+            if (!change_wanted(p, &out->changes[i]))
+                continue;
             rc = publish_change(p, &out->changes[i], err);
             if (rc != CDC_OK)
                 return rc;
@@ -797,10 +813,15 @@ dep_failed(struct pipeline *p, enum metrics_dep d, enum metrics_errtype t, cdc_r
 static cdc_rc
 run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
 {
+    const struct cdc_config *c = p->cfg;
     struct src_start start;
     bool have_ckpt = false;
     cdc_rc rc;
 
+    rc = filter_create(&p->filter, NULL, 0, NULL, 0, (const char *const *) c->cdc.operations.items,
+                       c->cdc.operations.n, err);
+    if (rc != CDC_OK)
+        return rc;
     rc = open_ckpt(p, err);
     if (rc == CDC_OK)
         rc = ckpt_load(p->ckpt, &p->rec, &have_ckpt, err);
@@ -940,6 +961,7 @@ pipeline_run(const struct pipeline_opts *o, struct pipeline_result *res, struct 
     ackt_destroy(p.ackt);
     schematrack_destroy(p.schemas);
     schemareg_destroy(p.reg);
+    filter_destroy(p.filter);
     ckpt_close(p.ckpt);
     seen_free(&p.seen);
     cdc_buf_free(&p.payload);

@@ -5,6 +5,8 @@
 
 #include <stdlib.h>
 
+#include "transform/filter.h"
+
 cdc_rc
 src_create(struct source **out, const struct cdc_config *cfg, struct cdc_err *err)
 {
@@ -105,4 +107,13 @@ void
 src_stop(struct source *s)
 {
     s->ops->stop(s);
+}
+
+cdc_rc
+src_filter_create(const struct cdc_config *cfg, struct filter **out, struct cdc_err *err)
+{
+    const struct cfg_strlist *inc = &cfg->cdc.table_filters, *exc = &cfg->cdc.table_excludes;
+
+    return filter_create(out, (const char *const *) inc->items, inc->n,
+                         (const char *const *) exc->items, exc->n, NULL, 0, err);
 }

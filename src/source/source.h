@@ -143,6 +143,16 @@ struct source {
     void *impl;
 };
 
+struct filter;
+
+/*
+ * Compile cfg's cdc.table_filters and cdc.table_excludes (transform/filter.h)
+ * for a source's per-relation verdicts; free with filter_destroy().
+ * CDC_ERR_CONFIG for a bad pattern (cfg_check() reports those first).
+ */
+cdc_rc src_filter_create(const struct cdc_config *cfg, struct filter **out,
+                         struct cdc_err *err) CDC_MUST_CHECK;
+
 cdc_rc pgsource_init(struct source *s, struct cdc_err *err);
 cdc_rc mysource_init(struct source *s, struct cdc_err *err);
 

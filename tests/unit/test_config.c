@@ -195,6 +195,12 @@ test_cfg_init_sets_documented_defaults(void **state)
     assert_int_equal(c.cdc.batch_size, 1000);
     assert_int_equal(c.cdc.batch_timeout_ms, 5000);
     assert_int_equal(c.cdc.table_filters.n, 0);
+    assert_int_equal(c.cdc.table_excludes.n, 0);
+    {
+        static const char *const ops[] = {"insert", "update", "delete", "truncate", "ddl"};
+
+        assert_list(&c.cdc.operations, ops, 5);
+    }
     assert_true(c.cdc.schema_evolution_enabled);
     assert_false(c.cdc.schema_evolution_strict);
     assert_string_equal(c.cdc.slot_name, "cdc_handler");
@@ -251,6 +257,8 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.tolerable_downtime",
                                        "cdc.heartbeat_interval",
                                        "cdc.table_filters",
+                                       "cdc.table_excludes",
+                                       "cdc.operations",
                                        "cdc.schema_evolution.enabled",
                                        "cdc.schema_evolution.strict_mode",
                                        "cdc.sensitive_fields",
@@ -907,6 +915,62 @@ test_cfg_check_validates_fields_set_in_code(void **state)
     cfg_free(&c);
 }
 
+static void
+test_cfg_check_reports_bad_filters_at_their_lines(void **state)
+{
+    char *path = write_temp("rds:\n"
+                            "  endpoint: db\n"
+                            "  username: u\n"
+                            "  database: d\n"
+                            "cdc:\n"
+                            "  table_filters:\n"
+                            "    - public.orders\n"
+                            "    - orders\n"
+                            "    - \"\"\n"
+                            "    - sales.\"x\n"
+                            "  table_excludes:\n"
+                            "    - a.b.c\n"
+                            "    - \"*.audit_*\"\n"
+                            "  operations: [insert, upsert]\n");
+    struct loaded l;
+    char *out;
+    cdc_rc rc;
+
+    (void) state;
+    load(&l, path, no_env, NULL, 0);
+    assert_string_equal(l.out, "");
+    out = check(&l.cfg, &rc);
+    assert_int_equal(rc, CDC_ERR_CONFIG);
+    assert_output(out, path,
+                  "{F}:8: cdc.table_filters: item 2: \"orders\" has no schema part: write "
+                  "schema.table, e.g. public.orders or *.orders\n"
+                  "{F}:9: cdc.table_filters: item 3 is empty\n"
+                  "{F}:10: cdc.table_filters: item 4: \"sales.\"x\" has an unterminated double "
+                  "quote\n"
+                  "{F}:12: cdc.table_excludes: item 1: \"a.b.c\" has more than one unquoted dot: "
+                  "quote a name that holds a dot, e.g. \"my.schema\".orders\n"
+                  "{F}:14: cdc.operations: unknown operation \"upsert\": use insert, update, "
+                  "delete, truncate or ddl\n");
+    free(out);
+    unload(&l);
+    /* an emptied operation list publishes nothing: refused */
+    {
+        const char *ov[] = {"rds.endpoint=db", "rds.username=u", "rds.database=d",
+                            "cdc.operations="};
+
+        load(&l, NULL, no_env, ov, 4);
+        assert_string_equal(l.out, "");
+        out = check(&l.cfg, &rc);
+        assert_int_equal(rc, CDC_ERR_CONFIG);
+        assert_string_equal(out, "<override>: cdc.operations: is empty: list the operations to "
+                                 "publish (insert, update, delete, truncate, ddl)\n");
+        free(out);
+        unload(&l);
+    }
+    unlink(path);
+    free(path);
+}
+
 /* ---- secrets -----------------------------------------------------------------------------------
  */
 
@@ -1167,6 +1231,13 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  tolerable_downtime: 24h\n"
                              "  heartbeat_interval: 1m\n"
                              "  table_filters: []\n"
+                             "  table_excludes: []\n"
+                             "  operations:\n"
+                             "    - \"insert\"\n"
+                             "    - \"update\"\n"
+                             "    - \"delete\"\n"
+                             "    - \"truncate\"\n"
+                             "    - \"ddl\"\n"
                              "  schema_evolution:\n"
                              "    enabled: true\n"
                              "    strict_mode: false\n"
@@ -1324,6 +1395,7 @@ main(void)
         cmocka_unit_test(test_cfg_check_reports_names_and_urls_at_their_lines),
         cmocka_unit_test(test_cfg_check_reports_env_and_override_origins),
         cmocka_unit_test(test_cfg_check_validates_fields_set_in_code),
+        cmocka_unit_test(test_cfg_check_reports_bad_filters_at_their_lines),
         cmocka_unit_test(test_cfg_problems_never_echo_secret_values),
         cmocka_unit_test(test_cfg_redact_urls_masks_passwords_and_tokens),
         cmocka_unit_test(test_cfg_check_reports_bad_checkpoint_keys_without_echoing_them),

@@ -46,9 +46,9 @@ static struct cdc_column users_cols[] = {
     {"email", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
     {"big", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
 };
-static const struct cdc_relation users = {16384, "public", "users", 'd', 4, users_cols, ""};
-static const struct cdc_relation users_full = {16390,      "public", "users_full", 'f', 4,
-                                               users_cols, ""};
+static const struct cdc_relation users = {16384, "public", "users", 'd', 4, users_cols, "", false};
+static const struct cdc_relation users_full = {16390, "public",   "users_full", 'f',
+                                               4,     users_cols, "",           false};
 
 /* 2024-01-02T03:04:05Z is 1704164645 s after the epoch */
 #define T0 INT64_C(1704164645000000)
@@ -135,7 +135,7 @@ test_envelope_binlog_origin_and_zero_dates(void **state)
         {"born", 10, -1, CDC_VF_DATE, CDC_VF_STRING, false, false, NULL},
         {"secret", 15, -1, CDC_VF_STRING, CDC_VF_STRING, false, true, NULL},
     };
-    static const struct cdc_relation people = {7, "shop", "people", 'd', 3, cols, ""};
+    static const struct cdc_relation people = {7, "shop", "people", 'd', 3, cols, "", false};
     struct cdc_value v[] = {P("5"), NUL_, NUL_};
     struct cdc_tuple after = {NVALS(v), v};
     const struct cdc_binlog_origin o = {"mysql-bin.000003", 1234, "0-1-42", 1};
@@ -282,7 +282,7 @@ test_envelope_every_type(void **state)
         {"bad_int", 23, -1, CDC_VF_INT, CDC_VF_STRING, false, false, NULL},
     };
     static const struct cdc_relation rel = {16400,       "public", "all_types", 'd',
-                                            NVALS(cols), cols,     ""};
+                                            NVALS(cols), cols,     "",          false};
     struct cdc_value v[] = {
         P("1"),
         P("-32768"),
@@ -332,7 +332,8 @@ test_envelope_escaping(void **state)
         {"na\xc3\xafve", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
         {"c\xe9", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
     };
-    static const struct cdc_relation rel = {1, "my \"schema\"", "tab\\le\n", 'd', 3, cols, ""};
+    static const struct cdc_relation rel = {1,    "my \"schema\"", "tab\\le\n", 'd', 3, cols, "",
+                                            false};
     struct cdc_value v[] = {P("caf\xe9 \x01\t"), P("\xf0\x9f\x98\x80 emoji"), P("x")};
     struct cdc_tuple after = {NVALS(v), v};
     struct cdc_change ch = {CDC_OP_INSERT, &rel, NULL, &after, UINT64_MAX, UINT64_MAX, 0,

@@ -57,7 +57,7 @@ static struct cdc_column cust_cols[] = {
     {"last_name", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
     {"email", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
 };
-static struct cdc_relation customers = {16384, "public", "customers", 'd', 4, cust_cols, ""};
+static struct cdc_relation customers = {16384, "public", "customers", 'd', 4, cust_cols, "", false};
 
 /* The documentation's source ts_us: 1559033904863123 microseconds. */
 #define TS_US INT64_C(1559033904863123)
@@ -290,7 +290,7 @@ my_ctx(struct env_ctx *ctx, const char *engine)
 static void
 test_debezium_mysql_create_has_the_binlog_source_block(void **state)
 {
-    static struct cdc_relation inv = {7, "inventory", "customers", 'd', 4, cust_cols, ""};
+    static struct cdc_relation inv = {7, "inventory", "customers", 'd', 4, cust_cols, "", false};
     struct cdc_value v[] = {P("1004"), P("Anne"), P("Kretchmar"), P("annek@noanswer.org")};
     struct cdc_tuple after = {NVALS(v), v};
     const struct cdc_binlog_origin o = {"mysql-bin.000003", 154, NULL, 223344};
@@ -319,7 +319,7 @@ test_debezium_mysql_create_has_the_binlog_source_block(void **state)
 static void
 test_debezium_mariadb_names_its_connector_and_gtid(void **state)
 {
-    static struct cdc_relation inv = {7, "inventory", "customers", 'd', 4, cust_cols, ""};
+    static struct cdc_relation inv = {7, "inventory", "customers", 'd', 4, cust_cols, "", false};
     struct cdc_value v[] = {P("1004"), P("Anne"), NUL_, NUL_};
     struct cdc_tuple after = {NVALS(v), v};
     const struct cdc_binlog_origin o = {"mariadb-bin.000003", 154, "0-1-42", 1};
@@ -341,7 +341,8 @@ test_debezium_mariadb_names_its_connector_and_gtid(void **state)
 static void
 test_native_metadata_carries_version_schema_version_host_engine_and_labels(void **state)
 {
-    static struct cdc_relation rel = {16384, "public", "t", 'd', 1, cust_cols, "0123456789abcdef"};
+    static struct cdc_relation rel = {16384,     "public",           "t",  'd', 1,
+                                      cust_cols, "0123456789abcdef", false};
     const char *const keys[] = {"team", "env \"q\""};
     const char *const vals[] = {"payments", "prod"};
     struct cdc_value v[] = {P("1")};

@@ -50,7 +50,7 @@ make_rel(const char *schema, const char *table)
         cols[i].type_mod = -1;
     }
     cols[0].is_key = true;
-    rel = (struct cdc_relation){1, schema, table, 'd', NCOLS, cols, ""};
+    rel = (struct cdc_relation){1, schema, table, 'd', NCOLS, cols, "", false};
 }
 
 static struct redact_set *
@@ -266,7 +266,7 @@ test_redact_hmac_known_answers(void **state)
     const char *items[] = {"v=hash"};
     struct redact_opts o = {items, 1, key1, sizeof(key1), "rfc", NULL};
     struct cdc_column c = {"v", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL};
-    struct cdc_relation r = {1, "s", "t", 'd', 1, &c, ""};
+    struct cdc_relation r = {1, "s", "t", 'd', 1, &c, "", false};
     struct redact_set *s = NULL;
     struct cdc_err err;
 

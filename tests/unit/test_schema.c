@@ -39,7 +39,7 @@ make_users(bool with_email)
     cols[1] = (struct cdc_column){"name", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL};
     cols[2] =
         (struct cdc_column){"email", 1043, 259, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL};
-    rel = (struct cdc_relation){16384, "public", "users", 'd', with_email ? 3 : 2, cols, ""};
+    rel = (struct cdc_relation){16384, "public", "users", 'd', with_email ? 3 : 2, cols, "", false};
 }
 
 static void

@@ -38,7 +38,7 @@ static struct cdc_column cols[] = {
     {"id", 23, -1, CDC_VF_INT, CDC_VF_STRING, true, false, NULL},
     {"v", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
 };
-static struct cdc_relation rel = {1, "public", "orders", 'd', 2, cols, ""};
+static struct cdc_relation rel = {1, "public", "orders", 'd', 2, cols, "", false};
 
 /* Compile tmpl with prefix "cdc"; expect failure with a message containing `why`. */
 static void
@@ -140,7 +140,7 @@ test_tmpl_must_be_covered_by_the_stream(void **state)
 static void
 test_default_template_renders_like_subj_build(void **state)
 {
-    static struct cdc_relation odd = {2, "Sales Data", "my.table", 'd', 2, cols, ""};
+    static struct cdc_relation odd = {2, "Sales Data", "my.table", 'd', 2, cols, "", false};
     struct cdc_change ch = change(CDC_OP_INSERT, NULL, NULL);
     struct cdc_buf want = CDC_BUF_INIT;
     char *got;
@@ -198,7 +198,7 @@ test_pk_hash_hashes_the_json_array_of_key_values(void **state)
         {"x", 25, -1, CDC_VF_STRING, CDC_VF_STRING, false, false, NULL},
         {"b", 25, -1, CDC_VF_STRING, CDC_VF_STRING, true, true, NULL}, /* sensitive: still hashed */
     };
-    static struct cdc_relation comp = {3, "public", "comp", 'd', 3, two, ""};
+    static struct cdc_relation comp = {3, "public", "comp", 'd', 3, two, "", false};
     struct cdc_value v42[] = {P("42"), P("x")};
     struct cdc_value v7b[] = {P("7"), P("zzz"), P("b")};
     struct cdc_tuple t42 = {NVALS(v42), v42}, t7b = {NVALS(v7b), v7b};

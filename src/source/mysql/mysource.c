@@ -30,6 +30,7 @@
 #include "source/mysql/mysrc.h"
 #include "source/mysql/rowdec.h"
 #include "source/source.h"
+#include "transform/filter.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -47,7 +48,8 @@ struct mys_table {
     struct cdc_relation rel;
     struct cdc_column *cols;
     char *names;   /* storage for column names from information_schema, or NULL */
-    bool included; /* its changes are published (rds.database, cdc.table_filters) */
+    bool included; /* its changes are published (rds.database, cdc.table_filters and
+                      cdc.table_excludes) */
 };
 
 /* A committed transaction's GTID, applied to the GTID position at checkpoint time. */
@@ -58,6 +60,7 @@ struct mys_gtid {
 
 struct mysource {
     struct mysrc *src;
+    struct filter *filter; /* cdc.table_filters, cdc.table_excludes */
     struct rowdec *rd;
     struct binlog_fmt fmt;
     size_t crc_len;               /* 4 when events carry a CRC32 (after mysrc_event.len) */
@@ -182,31 +185,21 @@ mys_table_find(struct mysource *ms, uint64_t table_id)
 }
 
 /*
- * Is db.table captured? With cdc.table_filters: when one of them names it
- * ("db.table", "db.*", or "table" in rds.database); without: when db is
+ * Is db.table captured? With cdc.table_filters: when one of them matches it
+ * (transform/filter.h: "db.table", "db.*", globs); without: when db is
  * rds.database (every table of the database, as the PostgreSQL source does).
+ * Either way, no cdc.table_excludes pattern may match it. Asked once per
+ * TABLE_MAP that differs from the last one, never per row.
  */
 static bool
-mys_included(const struct cdc_config *c, const char *db, const char *table)
+mys_included(const struct source *s, const char *db, const char *table)
 {
-    const struct cfg_strlist *f = &c->cdc.table_filters;
-    const char *home = c->rds.database != NULL ? c->rds.database : "";
+    const struct mysource *ms = s->impl;
+    const char *home = s->cfg->rds.database != NULL ? s->cfg->rds.database : "";
 
-    if (f->n == 0)
-        return strcmp(db, home) == 0;
-    for (int i = 0; i < f->n; i++) {
-        const char *pat = f->items[i], *dot = strchr(pat, '.');
-
-        if (dot == NULL) {
-            if (strcmp(db, home) == 0 && strcmp(pat, table) == 0)
-                return true;
-        } else if (strlen(db) == (size_t) (dot - pat) &&
-                   strncmp(pat, db, (size_t) (dot - pat)) == 0 &&
-                   (strcmp(dot + 1, "*") == 0 || strcmp(dot + 1, table) == 0)) {
-            return true;
-        }
-    }
-    return false;
+    if (!filter_has_includes(ms->filter) && strcmp(db, home) != 0)
+        return false;
+    return filter_table_included(ms->filter, db, table);
 }
 
 /* Same table map as the one we have (the server repeats it in every transaction)? */
@@ -378,7 +371,7 @@ mys_on_table_map(struct source *s, const struct binlog_table_map *tm, struct cdc
     }
     t->table_id = tm->table_id;
     t->bt = bt;
-    t->included = mys_included(s->cfg, bt->db, bt->table);
+    t->included = mys_included(s, bt->db, bt->table);
     if (!t->included)
         return CDC_OK; /* remembered, so its rows are recognised and skipped */
     rc = mys_table_build(ms, t, err);
@@ -653,23 +646,24 @@ mys_emit_ddl(struct mysource *ms, struct src_out *out, struct cdc_err *err)
     return CDC_OK;
 }
 
-/* A DDL statement is published when its default database is captured. */
+/*
+ * A DDL statement is published when its default database is captured:
+ * rds.database, or a database some cdc.table_filters pattern may match.
+ */
 static bool
-mys_ddl_included(const struct cdc_config *c, const struct binlog_query *q)
+mys_ddl_included(const struct source *s, const struct binlog_query *q)
 {
-    const char *home = c->rds.database != NULL ? c->rds.database : "";
-    const struct cfg_strlist *f = &c->cdc.table_filters;
+    const struct mysource *ms = s->impl;
+    const char *home = s->cfg->rds.database != NULL ? s->cfg->rds.database : "";
+    char db[512];
 
     if (q->db_len == strlen(home) && strncmp(q->db, home, q->db_len) == 0)
         return true;
-    for (int i = 0; i < f->n; i++) {
-        const char *dot = strchr(f->items[i], '.');
-
-        if (dot != NULL && (size_t) (dot - f->items[i]) == q->db_len &&
-            strncmp(f->items[i], q->db, q->db_len) == 0)
-            return true;
-    }
-    return false;
+    if (!filter_has_includes(ms->filter) || q->db_len >= sizeof(db))
+        return false;
+    memcpy(db, q->db, q->db_len);
+    db[q->db_len] = '\0';
+    return filter_schema_may_match(ms->filter, db);
 }
 
 static int64_t
@@ -717,7 +711,7 @@ mys_on_event(struct source *s, const struct mysrc_event *e, const struct binlog_
             cdc_rc rc;
 
             mys_tables_clear(ms); /* any table may have changed */
-            if (!mys_ddl_included(s->cfg, &ev->u.query)) {
+            if (!mys_ddl_included(s, &ev->u.query)) {
                 /* not ours: still a transaction to close if it opened one */
                 if (ms->in_txn && !ms->saw_begin)
                     return mys_commit(ms, here, out, err);
@@ -980,6 +974,7 @@ mys_destroy(struct source *s)
 
     mysrc_destroy(ms->src);
     rowdec_destroy(ms->rd);
+    filter_destroy(ms->filter);
     mys_tables_clear(ms);
     free(ms->tables);
     cdc_buf_free(&ms->scratch);
@@ -1008,9 +1003,15 @@ cdc_rc
 mysource_init(struct source *s, struct cdc_err *err)
 {
     struct mysource *ms = calloc(1, sizeof(*ms));
+    cdc_rc rc;
 
     if (ms == NULL)
         return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    rc = src_filter_create(s->cfg, &ms->filter, err);
+    if (rc != CDC_OK) {
+        free(ms);
+        return rc;
+    }
     s->ops = &mysource_ops;
     s->impl = ms;
     return CDC_OK;

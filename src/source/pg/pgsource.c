@@ -2,11 +2,19 @@
  * pgsource.c - the PostgreSQL source: pgsrc (the replication connection)
  * and pgdecode (pgoutput -> changes) behind the source.h interface, and the
  * start decision from the slot and the checkpoint.
+ *
+ * Table filters: the publication the daemon manages is planned from
+ * cdc.table_filters and cdc.table_excludes (filter_pub_plan), so that rows of
+ * excluded tables do not leave the database when PostgreSQL can express the
+ * filter; and every relation is also judged here, once per Relation message
+ * (cdc_relation.excluded), so that a wider or hand-made publication is
+ * filtered in the daemon.
  */
 #include "aws/awscreds.h"
 #include "source/pg/pgdecode.h"
 #include "source/pg/pgsrc.h"
 #include "source/source.h"
+#include "transform/filter.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,17 +23,43 @@
 struct pgsource {
     struct pgsrc *src;
     struct pgd *dec;
+    struct filter *filter;       /* cdc.table_filters, cdc.table_excludes */
+    struct filter_pub_plan plan; /* the publication they call for */
     bool in_txn;
 };
 
-/* Decoder hook: pass relation (re)definitions on to the pipeline's hook. */
+/*
+ * Decoder hook: judge the relation against the table filters (the verdict
+ * stays on it until its next Relation message), and pass included ones on
+ * to the pipeline's hook.
+ */
 static void
 pgsource_on_relation(void *closure, struct cdc_relation *rel)
 {
     struct source *s = closure;
+    struct pgsource *ps = s->impl;
 
-    if (s->on_relation != NULL)
+    rel->excluded = !filter_table_included(ps->filter, rel->schema, rel->table);
+    if (!rel->excluded && s->on_relation != NULL)
         s->on_relation(s->relation_closure, rel);
+}
+
+/* pgsrc's view of the plan; *out is malloc'd (NULL when there are no objects). */
+static cdc_rc
+pgsource_pub_objects(const struct filter_pub_plan *plan, struct pgsrc_pub_object **out,
+                     struct cdc_err *err)
+{
+    *out = NULL;
+    if (plan->n == 0)
+        return CDC_OK;
+    *out = calloc((size_t) plan->n, sizeof(**out));
+    if (*out == NULL)
+        return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < plan->n; i++) {
+        (*out)[i].schema = plan->objects[i].schema;
+        (*out)[i].table = plan->objects[i].table;
+    }
+    return CDC_OK;
 }
 
 static cdc_rc
@@ -34,6 +68,7 @@ pgsource_connect(struct source *s, bool create_slot, struct pgsrc_slot_info *slo
 {
     const struct cdc_config *c = s->cfg;
     struct pgsource *ps = s->impl;
+    struct pgsrc_pub_object *objs = NULL;
     struct pgsrc_opts po;
     cdc_rc rc;
 
@@ -54,13 +89,68 @@ pgsource_connect(struct source *s, bool create_slot, struct pgsrc_slot_info *slo
     }
     po.slot = c->cdc.slot_name;
     po.publication = c->cdc.publication;
-    po.tables = (const char *const *) c->cdc.table_filters.items;
-    po.n_tables = c->cdc.table_filters.n;
+    po.manage_publication = true;
+    po.pub_all_tables = ps->plan.all_tables;
+    rc = pgsource_pub_objects(&ps->plan, &objs, err);
+    if (rc != CDC_OK)
+        return rc;
+    po.pub_objects = objs;
+    po.n_pub_objects = ps->plan.n;
     po.create_slot = create_slot;
     rc = pgsrc_create(&ps->src, &po, err);
+    free(objs);
     if (rc != CDC_OK)
         return rc;
     return pgsrc_prepare(ps->src, slot, err);
+}
+
+/* Append "; text" to the start note (logged by the pipeline), as a warning when warn. */
+static void
+pgsource_note(struct src_start *start, bool warn, const char *text)
+{
+    size_t len = strlen(start->note);
+
+    if (len + 2 < sizeof(start->note))
+        snprintf(start->note + len, sizeof(start->note) - len, "%s%s", len > 0 ? "; " : "", text);
+    start->warn = start->warn || warn;
+}
+
+/* What the publication means for the table filters, for the log. */
+static void
+pgsource_note_publication(struct source *s, const struct pgsrc_slot_info *slot,
+                          struct src_start *start)
+{
+    const struct cdc_config *c = s->cfg;
+    struct pgsource *ps = s->impl;
+    char text[512];
+
+    if (!slot->publication_managed) {
+        if (!filter_has_includes(ps->filter) && !filter_has_excludes(ps->filter))
+            return;
+        snprintf(text, sizeof(text),
+                 "publication \"%s\" was not created by cdc-handler (its comment does not start "
+                 "with \"cdc-handler\"): it is used as it is, and cdc.table_filters and "
+                 "cdc.table_excludes are applied in the daemon, so rows of excluded tables that it "
+                 "publishes leave the database",
+                 c->cdc.publication);
+        pgsource_note(start, true, text);
+        return;
+    }
+    if (slot->publication_changed) {
+        snprintf(text, sizeof(text),
+                 "publication \"%s\" recreated for the table filters: it applies to transactions "
+                 "that commit from now on",
+                 c->cdc.publication);
+        pgsource_note(start, false, text);
+    }
+    if (ps->plan.wider) {
+        snprintf(text, sizeof(text),
+                 "publication \"%s\" holds more than the included tables (%s), so that tables "
+                 "created later are not missed: rows of the others leave the database and are "
+                 "dropped in the daemon",
+                 c->cdc.publication, ps->plan.why);
+        pgsource_note(start, true, text);
+    }
 }
 
 /*
@@ -131,6 +221,7 @@ pgsource_prepare(struct source *s, const struct ckpt_record *ckpt, const char *c
     rc = pgsource_decide(s, &slot, ckpt, ckpt_desc, accept, start, err);
     if (rc != CDC_OK)
         return rc;
+    pgsource_note_publication(s, &slot, start);
     snprintf(rec->engine, sizeof(rec->engine), "postgres");
     snprintf(rec->slot, sizeof(rec->slot), "%s", s->cfg->cdc.slot_name);
     snprintf(rec->system_id, sizeof(rec->system_id), "%s", slot.system_id);
@@ -262,6 +353,8 @@ pgsource_destroy(struct source *s)
 
     pgsrc_destroy(ps->src);
     pgd_destroy(ps->dec);
+    filter_pub_plan_free(&ps->plan);
+    filter_destroy(ps->filter);
     free(ps);
 }
 
@@ -281,9 +374,18 @@ cdc_rc
 pgsource_init(struct source *s, struct cdc_err *err)
 {
     struct pgsource *ps = calloc(1, sizeof(*ps));
+    cdc_rc rc;
 
     if (ps == NULL)
         return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+    rc = src_filter_create(s->cfg, &ps->filter, err);
+    if (rc == CDC_OK)
+        rc = filter_pub_plan(ps->filter, &ps->plan, err);
+    if (rc != CDC_OK) {
+        filter_destroy(ps->filter);
+        free(ps);
+        return rc;
+    }
     s->ops = &pgsource_ops;
     s->impl = ps;
     return CDC_OK;

@@ -52,6 +52,10 @@ struct pgsrc {
     char *appname;
     char **tables;
     int n_tables;
+    bool manage_pub; /* see pgsrc_opts.manage_publication */
+    bool pub_all;
+    char **pub_schema, **pub_table; /* n_pub objects; pub_table[i] NULL: the whole schema */
+    int n_pub;
     char port[8];
     int sslmode;
     bool create_slot;
@@ -428,6 +432,11 @@ pgsrc_check_opts(const struct pgsrc_opts *o, struct cdc_err *err)
                            o->status_interval_ms);
     if (o->n_tables < 0 || (o->n_tables > 0 && o->tables == NULL))
         return cdc_err_set(err, CDC_ERR_CONFIG, "invalid table list");
+    if (o->n_pub_objects < 0 || (o->n_pub_objects > 0 && o->pub_objects == NULL))
+        return cdc_err_set(err, CDC_ERR_CONFIG, "invalid publication object list");
+    for (int i = 0; i < o->n_pub_objects; i++)
+        if (o->pub_objects[i].schema == NULL)
+            return cdc_err_set(err, CDC_ERR_CONFIG, "publication object %d has no schema", i);
     return CDC_OK;
 }
 
@@ -464,6 +473,17 @@ pgsrc_copy_opts(struct pgsrc *src, const struct pgsrc_opts *o, struct cdc_err *e
         oom = oom || src->tables == NULL;
         for (int i = 0; src->tables != NULL && i < o->n_tables; i++, src->n_tables++)
             src->tables[i] = pgsrc_dup(o->tables[i] ? o->tables[i] : "", &oom);
+    }
+    src->manage_pub = o->manage_publication;
+    src->pub_all = o->pub_all_tables;
+    if (o->manage_publication && o->n_pub_objects > 0) {
+        src->pub_schema = calloc((size_t) o->n_pub_objects, sizeof(char *));
+        src->pub_table = calloc((size_t) o->n_pub_objects, sizeof(char *));
+        oom = oom || src->pub_schema == NULL || src->pub_table == NULL;
+        for (int i = 0; !oom && i < o->n_pub_objects; i++, src->n_pub++) {
+            src->pub_schema[i] = pgsrc_dup(o->pub_objects[i].schema, &oom);
+            src->pub_table[i] = pgsrc_dup(o->pub_objects[i].table, &oom);
+        }
     }
     snprintf(src->port, sizeof(src->port), "%d", o->port);
     src->sslmode = o->sslmode;
@@ -634,6 +654,150 @@ pgsrc_create_publication_sql(struct pgsrc *src, struct cdc_buf *b, struct cdc_er
     }
     if (rc == CDC_OK && !cdc_buf_ok(b))
         rc = cdc_err_set(err, CDC_ERR_NOMEM, "out of memory building CREATE PUBLICATION");
+    return rc;
+}
+
+#define PGSRC_PUB_MARK "cdc-handler" /* the comment of a publication the daemon manages */
+
+/* Append `name` quoted as an identifier. */
+static cdc_rc
+pgsrc_append_ident(struct pgsrc *src, struct cdc_buf *b, const char *name, struct cdc_err *err)
+{
+    char *q = PQescapeIdentifier(src->sql, name, strlen(name));
+
+    if (q == NULL)
+        return pgsrc_fail(src->password, err, CDC_ERR_CONFIG, "invalid name \"%s\": %s", name,
+                          PQerrorMessage(src->sql));
+    cdc_buf_puts(b, q);
+    PQfreemem(q);
+    return CDC_OK;
+}
+
+/* The FOR clause of a managed publication ("" for an empty one). */
+static cdc_rc
+pgsrc_managed_clause(struct pgsrc *src, struct cdc_buf *b, struct cdc_err *err)
+{
+    cdc_rc rc = CDC_OK;
+
+    if (src->pub_all) {
+        cdc_buf_puts(b, "FOR ALL TABLES");
+        return CDC_OK;
+    }
+    for (int i = 0; i < src->n_pub && rc == CDC_OK; i++) {
+        cdc_buf_puts(b, i == 0 ? "FOR " : ", ");
+        if (src->pub_table[i] == NULL) {
+            cdc_buf_puts(b, "TABLES IN SCHEMA ");
+            rc = pgsrc_append_ident(src, b, src->pub_schema[i], err);
+        } else {
+            cdc_buf_puts(b, "TABLE ");
+            rc = pgsrc_append_ident(src, b, src->pub_schema[i], err);
+            cdc_buf_puts(b, ".");
+            if (rc == CDC_OK)
+                rc = pgsrc_append_ident(src, b, src->pub_table[i], err);
+        }
+    }
+    return rc;
+}
+
+/*
+ * (Re)create the managed publication in one transaction: DROP (when `drop`),
+ * CREATE with `clause`, COMMENT with the mark and the clause. One transaction,
+ * so that every WAL position sees a publication of that name (pgoutput looks
+ * it up as of each decoded transaction).
+ */
+static cdc_rc
+pgsrc_create_managed(struct pgsrc *src, const char *clause, bool drop, PGresult **failed,
+                     struct cdc_err *err)
+{
+    struct cdc_buf sql = CDC_BUF_INIT, note = CDC_BUF_INIT;
+    char *pub = PQescapeIdentifier(src->sql, src->publication, strlen(src->publication));
+    char *lit = NULL;
+    cdc_rc rc;
+
+    cdc_buf_printf(&note, PGSRC_PUB_MARK ": %s", clause);
+    if (pub != NULL && cdc_buf_ok(&note))
+        lit = PQescapeLiteral(src->sql, note.data, note.len);
+    if (pub == NULL || lit == NULL) {
+        rc = pgsrc_fail(src->password, err, CDC_ERR_CONFIG, "invalid publication name: %s",
+                        PQerrorMessage(src->sql));
+        goto done;
+    }
+    /* a multi-statement simple query runs as one implicit transaction */
+    if (drop)
+        cdc_buf_printf(&sql, "DROP PUBLICATION %s; ", pub);
+    cdc_buf_printf(&sql, "CREATE PUBLICATION %s %s; COMMENT ON PUBLICATION %s IS %s", pub, clause,
+                   pub, lit);
+    if (!cdc_buf_ok(&sql)) {
+        rc = cdc_err_set(err, CDC_ERR_NOMEM, "out of memory building CREATE PUBLICATION");
+        goto done;
+    }
+    rc = pgsrc_exec(src, src->sql, drop ? "recreate the publication" : "create the publication",
+                    sql.data, 0, NULL, PGRES_COMMAND_OK, NULL, failed, err);
+done:
+    PQfreemem(pub);
+    PQfreemem(lit);
+    cdc_buf_free(&sql);
+    cdc_buf_free(&note);
+    return rc;
+}
+
+/*
+ * manage_publication: create the publication when missing; when it exists
+ * with a comment that starts with the mark, recreate it if the comment
+ * differs from the one we would write; otherwise it was made by hand and is
+ * used as it is.
+ */
+static cdc_rc
+pgsrc_ensure_managed(struct pgsrc *src, struct pgsrc_slot_info *out, struct cdc_err *err)
+{
+    const char *params[] = {src->publication};
+    struct cdc_buf clause = CDC_BUF_INIT, want = CDC_BUF_INIT;
+    PGresult *r = NULL, *failed = NULL;
+    const char *have;
+    cdc_rc rc;
+
+    rc = pgsrc_exec(src, src->sql, "look up the publication",
+                    "SELECT coalesce(pg_catalog.obj_description(oid, 'pg_publication'), '') "
+                    "FROM pg_catalog.pg_publication WHERE pubname = $1",
+                    1, params, PGRES_TUPLES_OK, &r, NULL, err);
+    if (rc == CDC_OK)
+        rc = pgsrc_managed_clause(src, &clause, err);
+    if (rc != CDC_OK)
+        goto done;
+    cdc_buf_printf(&want, PGSRC_PUB_MARK ": %s", clause.data ? clause.data : "");
+    if (!cdc_buf_ok(&clause) || !cdc_buf_ok(&want)) {
+        rc = cdc_err_set(err, CDC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    have = PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : NULL;
+    if (have != NULL && strncmp(have, PGSRC_PUB_MARK, strlen(PGSRC_PUB_MARK)) != 0)
+        goto done; /* made by hand */
+    if (have != NULL && strcmp(have, want.data) == 0) {
+        out->publication_managed = true;
+        goto done;
+    }
+    if (have == NULL && !src->create_publication) {
+        rc = cdc_err_set(err, CDC_ERR_FATAL,
+                         "publication \"%s\" does not exist and creating it is not enabled",
+                         src->publication);
+        goto done;
+    }
+    if (have != NULL && !src->create_publication)
+        goto done; /* may not touch it: filtered in the daemon */
+    rc = pgsrc_create_managed(src, clause.data ? clause.data : "", have != NULL, &failed, err);
+    if (rc == CDC_OK) {
+        out->publication_managed = true;
+        out->publication_created = have == NULL;
+        out->publication_changed = have != NULL;
+    } else if (have == NULL && pgsrc_has_sqlstate(failed, "42710")) {
+        cdc_err_clear(err); /* created by someone else in the meantime: use theirs */
+        rc = CDC_OK;
+    }
+done:
+    PQclear(failed);
+    PQclear(r);
+    cdc_buf_free(&clause);
+    cdc_buf_free(&want);
     return rc;
 }
 
@@ -813,7 +977,10 @@ pgsrc_prepare(struct pgsrc *src, struct pgsrc_slot_info *out, struct cdc_err *er
         return rc;
     /* publication first: pgoutput looks it up as of each decoded transaction,
      * so it must exist before the slot's first position */
-    rc = pgsrc_ensure_publication(src, &out->publication_created, err);
+    if (src->manage_pub)
+        rc = pgsrc_ensure_managed(src, out, err);
+    else
+        rc = pgsrc_ensure_publication(src, &out->publication_created, err);
     if (rc != CDC_OK)
         return rc;
     return pgsrc_ensure_slot(src, out, err);
@@ -1248,5 +1415,11 @@ pgsrc_destroy(struct pgsrc *src)
     for (int i = 0; i < src->n_tables; i++)
         free(src->tables[i]);
     free(src->tables);
+    for (int i = 0; i < src->n_pub; i++) {
+        free(src->pub_schema[i]);
+        free(src->pub_table[i]);
+    }
+    free(src->pub_schema);
+    free(src->pub_table);
     free(src);
 }

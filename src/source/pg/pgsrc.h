@@ -45,6 +45,12 @@ enum pgsrc_sslmode {
 typedef cdc_rc (*pgsrc_password_fn)(void *closure, const char *host, int port, const char *user,
                                     char **out, struct cdc_err *err);
 
+/* One object of a managed publication: a table, or every table of a schema (table NULL). */
+struct pgsrc_pub_object {
+    const char *schema; /* exact name (quoted by pgsrc) */
+    const char *table;  /* exact name, or NULL: TABLES IN SCHEMA schema (PostgreSQL 15) */
+};
+
 /* Options, borrowed for the length of pgsrc_create() (which copies what it keeps). */
 struct pgsrc_opts {
     const char *host;              /* host name, address or socket directory; NULL: libpq default */
@@ -65,7 +71,17 @@ struct pgsrc_opts {
     int n_tables;              /* 0: FOR ALL TABLES */
     bool create_slot;          /* create the slot when missing, default true */
     bool create_publication;   /* create the publication when missing, default true */
-    int status_interval_ms;    /* standby status update period, default 10000 */
+    bool manage_publication;   /* the publication holds exactly pub_all_tables / pub_objects
+                                  (instead of `tables`): created so, with the comment
+                                  "cdc-handler: <its FOR clause>", and recreated at
+                                  pgsrc_prepare() when a publication with a comment starting
+                                  "cdc-handler" says otherwise; one without such a comment was
+                                  made by hand and is left alone. Default false */
+    bool pub_all_tables;       /* manage_publication: FOR ALL TABLES */
+    const struct pgsrc_pub_object *pub_objects; /* manage_publication, !pub_all_tables: the
+                                                   objects; none: an empty publication */
+    int n_pub_objects;
+    int status_interval_ms;       /* standby status update period, default 10000 */
     const char *application_name; /* shown in pg_stat_activity, default "cdc-handler" */
     int connect_timeout_s;        /* libpq connect_timeout, default 10 */
 };
@@ -76,6 +92,10 @@ struct pgsrc_slot_info {
     uint32_t timeline;        /* IDENTIFY_SYSTEM timeline (pgsrc_prepare only) */
     cdc_lsn xlogpos;          /* IDENTIFY_SYSTEM current WAL flush position (pgsrc_prepare only) */
     bool publication_created; /* pgsrc_prepare created the publication */
+    bool publication_managed; /* manage_publication and the publication is ours (created or
+                                 marked): it holds exactly the objects asked for */
+    bool publication_changed; /* pgsrc_prepare recreated a marked publication whose objects
+                                 differed */
     bool slot_created;        /* pgsrc_prepare created the slot */
     bool slot_missing;        /* pgsrc_prepare failed: the slot does not exist, may not create */
     cdc_lsn confirmed_flush;  /* the slot's confirmed_flush_lsn: where streaming resumes */
