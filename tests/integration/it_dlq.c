@@ -6,7 +6,8 @@
  *   place; the object is read back with the official NATS JavaScript client
  *   (tests/tools/objget.js), which checks its digest, and holds the whole row;
  *   on PostgreSQL and on MariaDB;
- * - the same when the object store refuses the object (its bucket is full):
+ * - the same when the object store refuses the object (its bucket is full),
+ *   on PostgreSQL and on MariaDB:
  *   a dead letter on {prefix}.dlq.{database}.{schema}.{table} with the reason
  *   and the original subject in headers, and the pipeline goes on;
  * - an event the stream rejects (its max_msg_size lowered while the daemon
@@ -324,23 +325,19 @@ test_pg_event_rejected_by_the_stream_is_dead_lettered(void **state)
     PQfinish(c);
 }
 
-static void
-test_mariadb_row_over_max_payload_becomes_a_claim_check(void **state)
+/* A fresh MariaDB database `name` with table big; the daemon started on it with `more`. */
+static pid_t
+my_start(const char *name, MYSQL **c, const char *const *more)
 {
-    const char *name = "it_dlq_my";
-    char x[5][300];
-    const char *extra[16];
-    struct it_msgs ms;
-    MYSQL *c;
-    pid_t pid;
-    char *big;
+    static char x[5][300];
+    const char *extra[24];
+    char path[600];
     int n = 0;
 
-    (void) state;
-    c = it_my_connect(NULL);
-    it_my(c, "DROP DATABASE IF EXISTS %s", name);
-    it_my(c, "CREATE DATABASE %s", name);
-    it_my(c, "CREATE TABLE %s.big (id int PRIMARY KEY, v longtext)", name);
+    *c = it_my_connect(NULL);
+    it_my(*c, "DROP DATABASE IF EXISTS %s", name);
+    it_my(*c, "CREATE DATABASE %s", name);
+    it_my(*c, "CREATE TABLE %s.big (id int PRIMARY KEY, v longtext)", name);
     snprintf(x[0], sizeof(x[0]), "rds.engine=mariadb");
     snprintf(x[1], sizeof(x[1]), "rds.endpoint=%s", it_env("CDC_IT_MY_HOST"));
     snprintf(x[2], sizeof(x[2]), "rds.port=%s", it_env("CDC_IT_MY_PORT"));
@@ -350,18 +347,28 @@ test_mariadb_row_over_max_payload_becomes_a_claim_check(void **state)
         extra[n++] = "-X";
         extra[n++] = x[i];
     }
-    extra[n++] = "-X";
-    extra[n++] = "cdc.claim_check_bucket=itdlq_my";
-    extra[n++] = "--exit-when-idle";
-    extra[n++] = "3000";
+    for (int i = 0; more[i] != NULL; i++)
+        extra[n++] = more[i];
     extra[n] = NULL;
-    {
-        char path[600];
+    snprintf(path, sizeof(path), "%s/%s.ckpt.json", it_env("CDC_IT_TMP"), name);
+    unlink(path);
+    unlink(it_daemon_log(name));
+    return it_daemon_start(name, name, extra);
+}
 
-        snprintf(path, sizeof(path), "%s/%s.ckpt.json", it_env("CDC_IT_TMP"), name);
-        unlink(path);
-    }
-    pid = it_daemon_start(name, name, extra);
+static void
+test_mariadb_row_over_max_payload_becomes_a_claim_check(void **state)
+{
+    const char *name = "it_dlq_my";
+    const char *more[] = {"-X", "cdc.claim_check_bucket=itdlq_my", "--exit-when-idle", "3000",
+                          NULL};
+    struct it_msgs ms;
+    MYSQL *c;
+    pid_t pid;
+    char *big;
+
+    (void) state;
+    pid = my_start(name, &c, more);
     it_wait_log(name, "streaming from", 30000);
     it_my(c, "INSERT INTO %s.big VALUES (1, REPEAT('0123456789abcdef', 140000))", name);
     it_my(c, "INSERT INTO %s.big VALUES (2, 'small')", name);
@@ -378,6 +385,46 @@ test_mariadb_row_over_max_payload_becomes_a_claim_check(void **state)
     mysql_close(c);
 }
 
+/* MariaDB: the object store refuses the object: a dead letter, and the next row goes on. */
+static void
+test_mariadb_row_over_max_payload_is_dead_lettered_when_the_bucket_is_full(void **state)
+{
+    const char *name = "it_dlq_myfull";
+    const char *more[] = {"-X", "cdc.claim_check_bucket=itdlq_myfull", "--exit-when-idle", "3000",
+                          NULL};
+    char dlq_subj[256], subj[256];
+    struct it_msgs ms;
+    natsMsg *m;
+    MYSQL *c;
+    pid_t pid;
+
+    (void) state;
+    make_full_bucket("itdlq_myfull");
+    pid = my_start(name, &c, more);
+    it_wait_log(name, "streaming from", 30000);
+    it_my(c, "INSERT INTO %s.big VALUES (1, REPEAT('0123456789abcdef', 140000))", name);
+    it_my(c, "INSERT INTO %s.big VALUES (2, 'after the dead letter')", name);
+    expect_clean_exit(pid);
+
+    it_read_stream(name, &ms);
+    assert_int_equal(ms.n, 2);
+    /* MySQL/MariaDB: the schema is the database */
+    snprintf(subj, sizeof(subj), "%s.%s.%s.big", name, name, name);
+    snprintf(dlq_subj, sizeof(dlq_subj), "%s.dlq.%s.%s.big", name, name, name);
+    assert_string_equal(ms.v[0].subject, dlq_subj);
+    assert_string_equal(ms.v[1].subject, subj);
+    assert_non_null(strstr(ms.v[1].data, "\"after the dead letter\""));
+    m = msg_at(name, ms.v[0].seq);
+    print_message("dead letter: %s: %s\n", hdr(m, "Cdc-Dlq-Kind"), hdr(m, "Cdc-Dlq-Reason"));
+    assert_string_equal(hdr(m, "Cdc-Dlq-Kind"), "too_large");
+    assert_string_equal(hdr(m, "Cdc-Dlq-Subject"), subj);
+    assert_string_equal(hdr(m, "Nats-Msg-Id"), ms.v[0].msg_id);
+    assert_non_null(strstr(hdr(m, "Cdc-Dlq-Reason"), "claim check failed"));
+    natsMsg_Destroy(m);
+    it_msgs_free(&ms);
+    mysql_close(c);
+}
+
 int
 main(void)
 {
@@ -386,6 +433,8 @@ main(void)
         cmocka_unit_test(test_pg_row_over_max_payload_is_dead_lettered_when_the_bucket_is_full),
         cmocka_unit_test(test_pg_event_rejected_by_the_stream_is_dead_lettered),
         cmocka_unit_test(test_mariadb_row_over_max_payload_becomes_a_claim_check),
+        cmocka_unit_test(
+            test_mariadb_row_over_max_payload_is_dead_lettered_when_the_bucket_is_full),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
 

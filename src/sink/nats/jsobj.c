@@ -59,10 +59,15 @@ new_nuid(char out[32], struct cdc_err *err)
 static cdc_rc
 js_fail(natsStatus st, jsErrCode jerr, const char *what, const char *bucket, struct cdc_err *err)
 {
-    return cdc_err_set(
-        err, st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS ? CDC_ERR_RETRY : CDC_ERR_IO,
-        "object store \"%s\": %s: %s (error %d)", bucket, what,
-        nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(st), (int) jerr);
+    const char *why = nats_GetLastError(NULL);
+
+    /* libnats prefixes its text with "(file.c:line): ": not for users */
+    if (why != NULL && why[0] == '(' && strstr(why, "): ") != NULL)
+        why = strstr(why, "): ") + 3;
+    return cdc_err_set(err,
+                       st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS ? CDC_ERR_RETRY : CDC_ERR_IO,
+                       "object store \"%s\": %s: %s (error %d)", bucket, what,
+                       why != NULL && why[0] != '\0' ? why : natsStatus_GetText(st), (int) jerr);
 }
 
 /* The bucket's stream, created when missing. */
