@@ -22,6 +22,8 @@
 #include "http/http.h"
 #include "http/metrics.h"
 #include "core/backoff.h"
+#include "core/breaker.h"
+#include "core/clock.h"
 #include "pipeline/pipeline.h"
 #include "sink/nats/jssink.h"
 #include "source/pg/pgddl.h"
@@ -31,7 +33,8 @@
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_CONFIG = 2 };
 
 static volatile sig_atomic_t stop_flag;
-static struct cdc_metrics metrics; /* read by the HTTP thread, updated by everyone */
+static struct cdc_metrics metrics;             /* read by the HTTP thread, updated by everyone */
+static struct breaker breakers[METRICS_DEP_N]; /* one per dependency; the main thread's */
 
 static void
 on_signal(int sig)
@@ -231,9 +234,26 @@ is_transient(cdc_rc rc)
     return rc == CDC_ERR_RETRY || rc == CDC_ERR_CLOSED || rc == CDC_ERR_TIMEOUT || rc == CDC_ERR_IO;
 }
 
+/* The longest wait of an open circuit breaker before its probe, 0 if none is open. */
+static int64_t
+breakers_wait_ms(void)
+{
+    int64_t now = cdc_now_ms(), wait = 0;
+
+    for (int d = 0; d < METRICS_DEP_N; d++) {
+        int64_t w = breakers[d].state == BREAKER_OPEN ? breaker_wait_ms(&breakers[d], now) : 0;
+
+        if (w > wait)
+            wait = w;
+    }
+    return wait;
+}
+
 /*
  * The supervisor: run the pipeline; on a transient failure log it once, back
- * off (full jitter, 1-2-4-8 s) and run again; on a permanent one stop.
+ * off (full jitter, 1-2-4-8 s) and run again; on a permanent one stop. While
+ * a dependency's circuit breaker is open (cdc.circuit_breaker), the next run
+ * waits for its cool-down instead, and is the breaker's probe.
  */
 static int
 supervise(struct pipeline_opts *po)
@@ -263,8 +283,11 @@ supervise(struct pipeline_opts *po)
         for (int d = 0; d < METRICS_DEP_N; d++)
             if (atomic_load(&metrics.connection_up[d]) == 0)
                 metrics_inc(&metrics.retries_total[d]);
-        int64_t delay = backoff_next_ms(&bo);
-        log_error(MOD, "%s; retrying in %" PRId64 " ms (attempt %u)", err.msg, delay, bo.attempt);
+        int64_t delay = backoff_next_ms(&bo), open_wait = breakers_wait_ms();
+        if (open_wait > delay)
+            delay = open_wait;
+        log_error(MOD, "%s; retrying in %" PRId64 " ms (attempt %u%s)", err.msg, delay, bo.attempt,
+                  open_wait > 0 ? ", a circuit breaker is open" : "");
         sleep_ms(delay);
         if (stop_flag)
             return EXIT_OK;
@@ -339,14 +362,18 @@ start_http(const struct cdc_config *cfg, struct http_server **web, struct http_s
     const bool same = cfg->monitoring.prometheus_port == cfg->server.port;
     struct cdc_err err;
 
-    if (http_start(web, NULL, cfg->server.port, &metrics, cfg->cdc.source_name, &err) != CDC_OK)
+    if (http_start(web, NULL, cfg->server.port, &metrics, cfg->cdc.source_name, &err) != CDC_OK) {
         log_error(MOD, "health endpoints are off: %s", err.msg);
-    else
+    } else {
         http_set_metrics_enabled(*web, prom_on && same);
+        http_set_memory_limit(*web, (uint64_t) cfg->monitoring.memory_limit_bytes);
+    }
     if (prom_on && !same &&
         http_start(prom, NULL, cfg->monitoring.prometheus_port, &metrics, cfg->cdc.source_name,
                    &err) != CDC_OK)
         log_error(MOD, "prometheus endpoint is off: %s", err.msg);
+    else if (*prom != NULL)
+        http_set_memory_limit(*prom, (uint64_t) cfg->monitoring.memory_limit_bytes);
 }
 
 int
@@ -404,7 +431,11 @@ main(int argc, char **argv)
     cdc_log_set_context(cfg.cdc.source_name, cfg.cdc.slot_name);
     log_info(MOD, "cdc-handler %s starting", CDC_VERSION);
     metrics_init(&metrics);
+    for (int d = 0; d < METRICS_DEP_N; d++)
+        breaker_init(&breakers[d], (unsigned) cfg.cdc.breaker_threshold,
+                     cfg.cdc.breaker_cooldown_ms);
     start_http(&cfg, &web, &prom);
+    a.popts.breakers = breakers;
     a.popts.cfg = &cfg;
     a.popts.stop = &stop_flag;
     a.popts.metrics = &metrics;

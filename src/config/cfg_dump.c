@@ -154,6 +154,7 @@ cfg_dump_value(FILE *out, const struct cdc_config *cfg, int ki, int depth)
         fprintf(out, " %d", *(const int *) f);
         break;
     case CFG_T_I64:
+    case CFG_T_SIZE:
         fprintf(out, " %lld", (long long) *(const int64_t *) f);
         break;
     case CFG_T_DUR:

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
@@ -43,6 +44,7 @@ static const char *const cfg_event_format_names[] = {"native", "debezium", NULL}
 #define K_INT(p, f, e, lo, h) {p, CFG_T_INT, CFG_OFF(f), e, lo, h, NULL, false}
 #define K_I64(p, f, e, lo, h) {p, CFG_T_I64, CFG_OFF(f), e, lo, h, NULL, false}
 #define K_DUR(p, f, e, lo)    {p, CFG_T_DUR, CFG_OFF(f), e, lo, CFG_NOMAX, NULL, false}
+#define K_SIZE(p, f, e)       {p, CFG_T_SIZE, CFG_OFF(f), e, 0, CFG_NOMAX, NULL, false}
 #define K_BOOL(p, f)          {p, CFG_T_BOOL, CFG_OFF(f), NULL, 0, 0, NULL, false}
 #define K_ENUM(p, f, e, n)    {p, CFG_T_ENUM, CFG_OFF(f), e, 0, 0, n, false}
 #define K_WORD(p, f, e, n)    {p, CFG_T_WORD, CFG_OFF(f), e, 0, 0, n, false}
@@ -112,11 +114,14 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_ENUM("cdc.format", cdc.format, NULL, cfg_event_format_names),
     K_BOOL("cdc.cloudevents", cdc.cloudevents),
     K_MAP("cdc.metadata", cdc.metadata),
+    K_INT("cdc.circuit_breaker.failure_threshold", cdc.breaker_threshold, NULL, 0, INT_MAX),
+    K_DUR("cdc.circuit_breaker.cooldown", cdc.breaker_cooldown_ms, NULL, 1),
 
     K_BOOL("monitoring.prometheus.enabled", monitoring.prometheus_enabled),
     K_INT("monitoring.prometheus.port", monitoring.prometheus_port, "PROMETHEUS_PORT", 1, 65535),
     K_WORD("monitoring.logging.level", monitoring.log_level, "LOG_LEVEL", cfg_level_names),
     K_ENUM("monitoring.logging.format", monitoring.log_format, NULL, cfg_format_names),
+    K_SIZE("monitoring.memory_limit_bytes", monitoring.memory_limit_bytes, NULL),
 };
 
 _Static_assert(sizeof(enum cfg_engine) == sizeof(int) && sizeof(enum cfg_ssl_mode) == sizeof(int) &&
@@ -328,6 +333,9 @@ cfg_init(struct cdc_config *cfg)
     cfg->monitoring.prometheus_port = 8080;
     cfg_set_default_str(&cfg->monitoring.log_level, "info");
     cfg->monitoring.log_format = CFG_LOG_JSON;
+    cfg->monitoring.memory_limit_bytes = 0;
+    cfg->cdc.breaker_threshold = 5;
+    cfg->cdc.breaker_cooldown_ms = 30000;
 }
 
 void
@@ -431,6 +439,64 @@ cfg_parse_duration_ms(const char *s, int64_t *out)
     }
     *out = total;
     return true;
+}
+
+static const struct {
+    const char *name;
+    int64_t mult;
+} cfg_size_units[] = {
+    {"b", 1},
+    {"k", 1000},
+    {"kb", 1000},
+    {"m", 1000000},
+    {"mb", 1000000},
+    {"g", 1000000000},
+    {"gb", 1000000000},
+    {"t", 1000000000000},
+    {"tb", 1000000000000},
+    {"ki", 1024},
+    {"kib", 1024},
+    {"mi", 1048576},
+    {"mib", 1048576},
+    {"gi", 1073741824},
+    {"gib", 1073741824},
+    {"ti", 1099511627776},
+    {"tib", 1099511627776},
+};
+
+bool
+cfg_parse_size(const char *s, int64_t *out)
+{
+    size_t ndig;
+    char digits[24];
+    int64_t v;
+    const char *u;
+
+    if (s == NULL)
+        return false;
+    ndig = strspn(s, "0123456789");
+    if (ndig == 0 || ndig >= sizeof(digits))
+        return false;
+    memcpy(digits, s, ndig);
+    digits[ndig] = '\0';
+    if (!cfg_parse_i64(digits, &v))
+        return false;
+    u = s + ndig;
+    if (*u == '\0') {
+        *out = v;
+        return true;
+    }
+    if (*u == ' ')
+        u++;
+    for (size_t i = 0; i < sizeof(cfg_size_units) / sizeof(cfg_size_units[0]); i++) {
+        if (strcasecmp(u, cfg_size_units[i].name) != 0)
+            continue;
+        if (v > INT64_MAX / cfg_size_units[i].mult)
+            return false;
+        *out = v * cfg_size_units[i].mult;
+        return true;
+    }
+    return false;
 }
 
 static bool
@@ -723,6 +789,10 @@ cfg_report_bad(struct cfg_loader *ld, int ki, const struct cfg_loc *loc, const c
         cfg_problem(ld, loc, k->path, "must be a %sduration such as 500ms, 10s or 1m30s, got %s",
                     k->min > 0 ? "positive " : "", q);
         break;
+    case CFG_T_SIZE:
+        cfg_problem(ld, loc, k->path,
+                    "must be a size in bytes such as 1048576, 512MiB or 2GB, got %s", q);
+        break;
     case CFG_T_BOOL:
         cfg_problem(ld, loc, k->path, "must be true or false (or yes/no, on/off), got %s", q);
         break;
@@ -771,6 +841,11 @@ cfg_store_typed(struct cfg_loader *ld, int ki, void *f, const char *v)
         return true;
     case CFG_T_DUR:
         if (!cfg_parse_duration_ms(v, &n) || n < k->min || n > k->max)
+            return false;
+        *(int64_t *) f = n;
+        return true;
+    case CFG_T_SIZE:
+        if (!cfg_parse_size(v, &n) || n < k->min || n > k->max)
             return false;
         *(int64_t *) f = n;
         return true;

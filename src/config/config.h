@@ -54,7 +54,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 60
+#define CFG_NKEYS 63
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -149,7 +149,11 @@ struct cdc_config {
                                      off: where events too large for NATS are stored */
         enum cfg_format format;   /* cdc.format: native (default) or debezium */
         bool cloudevents; /* cdc.cloudevents, default false: CloudEvents binary-mode headers */
-        struct cfg_strmap metadata; /* cdc.metadata: static labels put in every event's metadata */
+        struct cfg_strmap metadata;  /* cdc.metadata: static labels put in every event's metadata */
+        int breaker_threshold;       /* cdc.circuit_breaker.failure_threshold, default 5, 0: off:
+                                        failures in a row that open a dependency's breaker */
+        int64_t breaker_cooldown_ms; /* cdc.circuit_breaker.cooldown, default 30s: how long an
+                                        open breaker waits before its probe */
     } cdc;
 
     struct {
@@ -157,6 +161,8 @@ struct cdc_config {
         int prometheus_port;     /* monitoring.prometheus.port / PROMETHEUS_PORT, default 8080 */
         char *log_level;         /* monitoring.logging.level / LOG_LEVEL, default "info" */
         enum cfg_log_format log_format; /* monitoring.logging.format, default json */
+        int64_t memory_limit_bytes;     /* monitoring.memory_limit_bytes, default 0 (none): /ready
+                                           fails while the resident memory is above it */
     } monitoring;
 
     struct cfg_origin origin[CFG_NKEYS]; /* per key, indexed as cfg_keys[] */
@@ -171,6 +177,7 @@ enum cfg_type {
     CFG_T_INT,  /* int, range [min, max] */
     CFG_T_I64,  /* int64_t, range [min, max] (rds.server_id: 1..2^32-1 does not fit an int) */
     CFG_T_DUR,  /* int64_t milliseconds, range [min, max] */
+    CFG_T_SIZE, /* int64_t bytes, range [min, max]: "1048576", "512MiB", "2GB" (cfg_parse_size) */
     CFG_T_BOOL, /* bool */
     CFG_T_ENUM, /* an enum (int-sized), value = index in names[] */
     CFG_T_WORD, /* char *, one of names[] (monitoring.logging.level) */
@@ -200,6 +207,15 @@ int cfg_key_find(const char *path);
  * not a duration (or overflows). Pure; any thread.
  */
 bool cfg_parse_duration_ms(const char *s, int64_t *out);
+
+/*
+ * Parse a size in bytes: a bare integer, or an integer and a unit (a space
+ * between them is allowed, case is not significant): B; kB, MB, GB, TB
+ * (powers of 1000, also written K, M, G, T); KiB, MiB, GiB, TiB (powers of
+ * 1024, also written Ki, Mi, Gi, Ti as Kubernetes does). Returns false if s is
+ * not such a size or overflows. Pure; any thread.
+ */
+bool cfg_parse_size(const char *s, int64_t *out);
 
 /*
  * Return a malloc'd copy of s where every credential embedded in a URL

@@ -191,6 +191,7 @@ chk_types(struct cfg_checker *ck)
             break;
         case CFG_T_DUR:
         case CFG_T_I64:
+        case CFG_T_SIZE:
             chk_int_range(ck, i, *(const int64_t *) f);
             break;
         case CFG_T_ENUM:

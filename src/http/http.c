@@ -23,14 +23,16 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "event/json.h"
+#include "http/procstat.h"
 
 struct http_server {
-    struct MHD_Daemon *daemon;   /* owns the listening socket and the thread */
-    struct cdc_metrics *metrics; /* borrowed, read only */
-    char *source;                /* the source label, owned copy */
-    int port;                    /* the bound port */
-    _Atomic int64_t stale_ms;    /* /health limit on the heartbeat age */
-    _Atomic bool metrics_on;     /* whether /metrics is served */
+    struct MHD_Daemon *daemon;     /* owns the listening socket and the thread */
+    struct cdc_metrics *metrics;   /* borrowed, read only */
+    char *source;                  /* the source label, owned copy */
+    int port;                      /* the bound port */
+    _Atomic int64_t stale_ms;      /* /health limit on the heartbeat age */
+    _Atomic bool metrics_on;       /* whether /metrics is served */
+    _Atomic uint64_t memory_limit; /* /ready fails above this resident size; 0: no limit */
 };
 
 static enum MHD_Result
@@ -73,30 +75,59 @@ http_health(struct http_server *s, struct cdc_buf *b)
     return MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
+/* One check of /ready: "name":{"ok":true} or "name":{"ok":false,"reason":"..."[,extra]}. */
+static void
+http_check(struct cdc_buf *b, const char *name, bool ok, const char *reason, const char *extra)
+{
+    json_put_key(b, name);
+    if (ok) {
+        cdc_buf_puts(b, "{\"ok\":true}");
+        return;
+    }
+    cdc_buf_puts(b, "{\"ok\":false,\"reason\":");
+    json_put_str(b, reason, strlen(reason));
+    if (extra != NULL)
+        cdc_buf_puts(b, extra);
+    cdc_buf_putc(b, '}');
+}
+
+/* The memory check: resident memory under monitoring.memory_limit_bytes (0: no limit). */
+static bool
+http_memory_ok(struct http_server *s, char *reason, size_t n)
+{
+    uint64_t limit = atomic_load_explicit(&s->memory_limit, memory_order_relaxed), rss = 0;
+
+    /* /proc unreadable: say nothing rather than fail readiness on a guess */
+    if (limit == 0 || procstat_rss_bytes(&rss, NULL) != CDC_OK || rss <= limit)
+        return true;
+    snprintf(reason, n,
+             "resident memory %llu bytes is over monitoring.memory_limit_bytes (%llu bytes)",
+             (unsigned long long) rss, (unsigned long long) limit);
+    return false;
+}
+
 static unsigned
 http_ready(struct http_server *s, struct cdc_buf *b)
 {
-    bool all = true;
+    static const char *const circuit[] = {NULL, ",\"circuit\":\"open\"",
+                                          ",\"circuit\":\"half-open\""};
+    char reason[METRICS_REASON_MAX + 64];
+    bool all = true, ok;
 
     cdc_buf_putc(b, '{');
     for (int d = 0; d < METRICS_DEP_N; d++) {
-        char reason[METRICS_REASON_MAX];
-        bool up = metrics_dep_state(s->metrics, (enum metrics_dep) d, reason, sizeof reason);
+        int64_t st = atomic_load_explicit(&s->metrics->circuit_state[d], memory_order_relaxed);
 
-        if (d > 0)
-            cdc_buf_putc(b, ',');
-        json_put_key(b, metrics_dep_name((enum metrics_dep) d));
-        cdc_buf_puts(b, up ? "{\"ok\":true}" : "{\"ok\":false,\"reason\":");
-        if (!up) {
-            if (reason[0] == '\0')
-                snprintf(reason, sizeof reason, "%s", "not connected");
-            json_put_str(b, reason, strlen(reason));
-            cdc_buf_putc(b, '}');
-        }
-        all = all && up;
+        ok = metrics_dep_ready(s->metrics, (enum metrics_dep) d, reason, sizeof reason);
+        http_check(b, metrics_dep_name((enum metrics_dep) d), ok, reason,
+                   st > 0 && st <= 2 ? circuit[st] : NULL);
+        cdc_buf_putc(b, ',');
+        all = all && ok;
     }
+    ok = http_memory_ok(s, reason, sizeof reason);
+    http_check(b, "memory", ok, reason, NULL);
     cdc_buf_putc(b, '}');
-    return all ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+    return all && ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
 static enum MHD_Result
@@ -202,6 +233,7 @@ http_start(struct http_server **out, const char *addr, int port, struct cdc_metr
     s->metrics = m;
     atomic_init(&s->stale_ms, HTTP_DEFAULT_STALE_MS);
     atomic_init(&s->metrics_on, true);
+    atomic_init(&s->memory_limit, 0);
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     errno = 0;
@@ -240,6 +272,12 @@ void
 http_set_metrics_enabled(struct http_server *s, bool on)
 {
     atomic_store(&s->metrics_on, on);
+}
+
+void
+http_set_memory_limit(struct http_server *s, uint64_t bytes)
+{
+    atomic_store(&s->memory_limit, bytes);
 }
 
 void

@@ -5,8 +5,12 @@
  *   GET /metrics  Prometheus text 0.0.4 (metrics_render())
  *   GET /health   liveness: 200 {"status":"ok"} while the pipeline's heartbeat
  *                 (metrics_heartbeat()) is recent, else 503
- *   GET /ready    readiness: 200 when every dependency's connection_up is 1,
- *                 else 503; the body has one {"ok":..,"reason":..} per check
+ *   GET /ready    readiness: 200 when every dependency's connection_up is 1
+ *                 and its circuit breaker is closed (cdc_circuit_state 0), and
+ *                 the resident memory is within http_set_memory_limit(); else
+ *                 503. The body has one {"ok":..,"reason":..} per check:
+ *                 "source", "nats", "checkpoint" (with "circuit":"open" or
+ *                 "half-open" while the breaker is not closed) and "memory"
  *   anything else 404 (405 for methods other than GET and HEAD)
  *
  * The server thread only reads the atomics in struct cdc_metrics, so it can
@@ -50,6 +54,13 @@ void http_set_stale_ms(struct http_server *s, int64_t ms);
  * /ready. Any thread.
  */
 void http_set_metrics_enabled(struct http_server *s, bool on);
+
+/*
+ * /ready fails while the process's resident memory (/proc/self/statm) is over
+ * bytes (monitoring.memory_limit_bytes); 0, the default, means no limit. Any
+ * thread.
+ */
+void http_set_memory_limit(struct http_server *s, uint64_t bytes);
 
 /* Stop the server thread, close the socket and free s. NULL does nothing. Main thread. */
 void http_stop(struct http_server *s);

@@ -66,6 +66,7 @@ metrics_init(struct cdc_metrics *m)
     memset(m, 0, sizeof *m);
     atomic_store_explicit(&m->heartbeat_ms, cdc_now_ms(), memory_order_relaxed);
     atomic_store_explicit(&m->slot_wal_status, -1, memory_order_relaxed);
+    atomic_store_explicit(&m->binlog_lag_ms, -1, memory_order_relaxed);
 }
 
 uint32_t
@@ -198,6 +199,23 @@ metrics_dep_state(const struct cdc_metrics *m, enum metrics_dep d, char *out, si
     return up;
 }
 
+bool
+metrics_dep_ready(const struct cdc_metrics *m, enum metrics_dep d, char *out, size_t n)
+{
+    static const char *const states[] = {"closed", "open", "half-open"};
+    char why[METRICS_REASON_MAX];
+    bool up = metrics_dep_state(m, d, why, sizeof why);
+    int64_t st = ld_i64(&m->circuit_state[d]);
+
+    if (st > 0 && st <= 2) {
+        snprintf(out, n, "circuit breaker %s: %s", states[st],
+                 why[0] != '\0' ? why : "repeated failures");
+        return false;
+    }
+    snprintf(out, n, "%s", up ? "" : why[0] != '\0' ? why : "not connected");
+    return up;
+}
+
 /* ---- rendering ---- */
 
 static void
@@ -270,6 +288,34 @@ put_gauge(struct cdc_buf *out, const char *name, const char *help, const char *s
     put_series(out, name, source, NULL, NULL);
     cdc_buf_put_i64(out, ld_i64(g));
     cdc_buf_putc(out, '\n');
+}
+
+/* A gauge kept in milliseconds, shown in seconds with three decimals. */
+static void
+put_gauge_ms(struct cdc_buf *out, const char *name, const char *help, const char *source,
+             const _Atomic int64_t *g)
+{
+    int64_t v = ld_i64(g);
+
+    put_header(out, name, "gauge", help);
+    put_series(out, name, source, NULL, NULL);
+    if (v < 0) {
+        cdc_buf_putc(out, '-');
+        v = -v;
+    }
+    cdc_buf_printf(out, "%lld.%03lld\n", (long long) (v / 1000), (long long) (v % 1000));
+}
+
+static void
+put_dep_gauges(struct cdc_buf *out, const char *name, const char *help, const char *source,
+               const _Atomic int64_t *g)
+{
+    put_header(out, name, "gauge", help);
+    for (size_t i = 0; i < METRICS_DEP_N; i++) {
+        put_series(out, name, source, "dependency", metrics_dep_names[i]);
+        cdc_buf_put_i64(out, ld_i64(&g[i]));
+        cdc_buf_putc(out, '\n');
+    }
 }
 
 static void
@@ -366,18 +412,30 @@ void
 metrics_render_cdc(const struct cdc_metrics *m, const char *source, struct cdc_buf *out)
 {
     put_counters(m, source, out);
-    put_header(out, "cdc_connection_up", "gauge",
-               "Whether a dependency is connected and usable (1) or not (0).");
-    for (size_t i = 0; i < METRICS_DEP_N; i++) {
-        put_series(out, "cdc_connection_up", source, "dependency", metrics_dep_names[i]);
-        cdc_buf_put_i64(out, ld_i64(&m->connection_up[i]));
-        cdc_buf_putc(out, '\n');
-    }
+    put_dep_gauges(out, "cdc_connection_up",
+                   "Whether a dependency is connected and usable (1) or not (0).", source,
+                   m->connection_up);
+    put_dep_gauges(out, "cdc_circuit_state",
+                   "State of a dependency's circuit breaker: 0 closed, 1 open, 2 half-open.",
+                   source, m->circuit_state);
     put_gauge(out, "cdc_checkpoint_lag_bytes",
               "Bytes of source log between the read position and the checkpoint.", source,
               &m->checkpoint_lag_bytes);
+    put_gauge_ms(out, "cdc_checkpoint_lag_seconds",
+                 "Seconds since the last checkpoint write while the read position is past it "
+                 "(0 when the checkpoint holds everything read).",
+                 source, &m->checkpoint_lag_ms);
+    if (ld_i64(&m->binlog_lag_ms) >= 0)
+        put_gauge_ms(out, "cdc_binlog_lag_seconds",
+                     "MySQL/MariaDB: now minus the timestamp of the last binlog event read "
+                     "(0 when caught up).",
+                     source, &m->binlog_lag_ms);
     put_gauge(out, "cdc_buffer_events", "Events published and not yet acknowledged.", source,
               &m->buffer_events);
+    put_gauge(out, "cdc_buffer_bytes",
+              "Payload bytes of the events published and not yet "
+              "acknowledged.",
+              source, &m->buffer_bytes);
     put_gauge(out, "cdc_replication_slot_lag_bytes",
               "WAL the replication slot retains (current WAL position - restart_lsn).", source,
               &m->slot_lag_bytes);

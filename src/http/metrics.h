@@ -98,15 +98,23 @@ struct cdc_metrics {
     _Atomic uint64_t transactions_total;           /* source transactions committed */
     _Atomic uint64_t pii_redactions_total[METRICS_PII_N]; /* values masked by PII detection */
     _Atomic int64_t connection_up[METRICS_DEP_N];         /* 1 when connected/usable, else 0 */
-    _Atomic int64_t checkpoint_lag_bytes;        /* source position - checkpointed position */
-    _Atomic int64_t buffer_events;               /* events published but not yet acked */
-    _Atomic int64_t slot_lag_bytes;              /* PostgreSQL: WAL the slot retains (bytes) */
-    _Atomic int64_t slot_wal_status;             /* PostgreSQL: 0 reserved, 1 extended,
-                                                    2 unreserved, 3 lost; -1 unknown */
-    struct metrics_hist event_latency;           /* source commit -> PubAck */
-    struct metrics_hist publish_latency;         /* publish call -> PubAck */
-    struct metrics_reason reason[METRICS_DEP_N]; /* why a dependency is down (for /ready) */
-    _Atomic int64_t heartbeat_ms;                /* CLOCK_MONOTONIC ms of the last heartbeat */
+    _Atomic int64_t checkpoint_lag_bytes;         /* source position - checkpointed position */
+    _Atomic int64_t checkpoint_lag_ms;            /* since the last checkpoint write while the
+                                                     read position is past it; 0 when not */
+    _Atomic int64_t binlog_lag_ms;                /* MySQL/MariaDB: now - timestamp of the last
+                                                     binlog event read (0 when caught up);
+                                                     -1: unknown / not a binlog (not shown) */
+    _Atomic int64_t buffer_events;                /* events published but not yet acked */
+    _Atomic int64_t buffer_bytes;                 /* their payload bytes */
+    _Atomic int64_t circuit_state[METRICS_DEP_N]; /* enum breaker_state: 0 closed, 1 open,
+                                                     2 half-open */
+    _Atomic int64_t slot_lag_bytes;               /* PostgreSQL: WAL the slot retains (bytes) */
+    _Atomic int64_t slot_wal_status;              /* PostgreSQL: 0 reserved, 1 extended,
+                                                     2 unreserved, 3 lost; -1 unknown */
+    struct metrics_hist event_latency;            /* source commit -> PubAck */
+    struct metrics_hist publish_latency;          /* publish call -> PubAck */
+    struct metrics_reason reason[METRICS_DEP_N];  /* why a dependency is down (for /ready) */
+    _Atomic int64_t heartbeat_ms;                 /* CLOCK_MONOTONIC ms of the last heartbeat */
     struct metrics_table tables[METRICS_TABLES_MAX + 1]; /* [METRICS_TABLES_MAX]: "_other" */
     _Atomic uint32_t n_tables;                           /* rows of tables[] in use */
     _Atomic bool tables_overflowed;                      /* "_other" has been used */
@@ -181,6 +189,13 @@ void metrics_dep_down(struct cdc_metrics *m, enum metrics_dep d, const char *rea
  * mid-copy, and after 1000 failed tries gives "state changing" as the reason.
  */
 bool metrics_dep_state(const struct cdc_metrics *m, enum metrics_dep d, char *out, size_t n);
+
+/*
+ * Whether dependency d may be counted as ready: connected, and its circuit
+ * breaker closed. Fills out[0..n) (n > 0) with the reason when not: the
+ * breaker's state, then the connection's reason. Any thread, lock-free.
+ */
+bool metrics_dep_ready(const struct cdc_metrics *m, enum metrics_dep d, char *out, size_t n);
 
 /* Label values, for logs and tests: "insert", "sink", "nats", ... */
 const char *metrics_op_name(enum metrics_op op);

@@ -110,3 +110,20 @@ procstat_read(struct procstat *ps, struct cdc_err *err)
         ps->max_fds = (int64_t) rl.rlim_cur;
     return CDC_OK;
 }
+
+cdc_rc
+procstat_rss_bytes(uint64_t *out, struct cdc_err *err)
+{
+    char buf[256];
+    unsigned long long size, resident;
+    long page = sysconf(_SC_PAGESIZE);
+    cdc_rc rc = procstat_slurp("/proc/self/statm", buf, sizeof buf, err);
+
+    if (rc != CDC_OK)
+        return rc;
+    /* statm: size resident shared text lib data dt, in pages */
+    if (page <= 0 || sscanf(buf, "%llu %llu", &size, &resident) != 2)
+        return cdc_err_set(err, CDC_ERR_PROTO, "could not parse \"/proc/self/statm\"");
+    *out = (uint64_t) resident * (uint64_t) page;
+    return CDC_OK;
+}

@@ -28,4 +28,11 @@ struct procstat {
  */
 cdc_rc procstat_read(struct procstat *ps, struct cdc_err *err);
 
+/*
+ * The resident set size alone, from /proc/self/statm (one small read: cheap
+ * enough for every /ready request). CDC_ERR_IO / CDC_ERR_PROTO with err
+ * filled. Any thread.
+ */
+cdc_rc procstat_rss_bytes(uint64_t *out, struct cdc_err *err);
+
 #endif

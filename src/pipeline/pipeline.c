@@ -20,6 +20,7 @@
 
 #include "checkpoint/ckpt.h"
 #include "core/buf.h"
+#include "core/breaker.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "pipeline/ackt.h"
@@ -80,6 +81,7 @@ struct pipeline {
     int64_t last_data_ms;
     bool in_txn;
     cdc_lsn last_commit_end;
+    bool ckpt_failing; /* the last checkpoint write failed: the next tick probes the store */
 };
 
 void
@@ -383,6 +385,77 @@ reconcile_stream(struct pipeline *p, bool have_ckpt, cdc_lsn start, struct cdc_e
     return CDC_OK;
 }
 
+/* ---- circuit breakers (see pipeline.h) ---- */
+
+static struct breaker *
+dep_breaker(struct pipeline *p, enum metrics_dep d)
+{
+    return p->o->breakers != NULL ? &p->o->breakers[d] : NULL;
+}
+
+static void
+breaker_publish(struct pipeline *p, enum metrics_dep d)
+{
+    struct breaker *b = dep_breaker(p, d);
+
+    if (b != NULL)
+        metrics_set(&p->m->circuit_state[d], (int64_t) b->state);
+}
+
+/* May dependency d be called now? CDC_ERR_RETRY, without calling it, while its breaker is open. */
+static cdc_rc
+dep_gate(struct pipeline *p, enum metrics_dep d, struct cdc_err *err)
+{
+    struct breaker *b = dep_breaker(p, d);
+    int64_t now = cdc_now_ms();
+
+    if (b == NULL)
+        return CDC_OK;
+    /* half-open: an earlier run let the probe through but ended before calling d (another
+       step failed first); runs do not overlap, so this one is the probe again */
+    if (b->state == BREAKER_HALF_OPEN || breaker_allow(b, now)) {
+        breaker_publish(p, d);
+        return CDC_OK;
+    }
+    return cdc_err_set(err, CDC_ERR_RETRY,
+                       "circuit breaker of %s is %s after %u failures in a row: not calling it "
+                       "for %lld ms",
+                       metrics_dep_name(d), breaker_state_name(b->state), b->failures,
+                       (long long) breaker_wait_ms(b, now));
+}
+
+/* A call to d worked: connected for /ready, and its breaker closes. */
+static void
+dep_ok(struct pipeline *p, enum metrics_dep d)
+{
+    struct breaker *b = dep_breaker(p, d);
+
+    metrics_dep_up(p->m, d);
+    if (b == NULL)
+        return;
+    if (b->state != BREAKER_CLOSED)
+        log_info(MOD, "circuit breaker of %s closed: the probe succeeded", metrics_dep_name(d));
+    breaker_success(b);
+    breaker_publish(p, d);
+}
+
+/* A call to d failed (err says why): not ready, one more failure for its breaker. */
+static void
+dep_down(struct pipeline *p, enum metrics_dep d, const struct cdc_err *err)
+{
+    struct breaker *b = dep_breaker(p, d);
+
+    metrics_dep_down(p->m, d, err->msg);
+    if (b == NULL)
+        return;
+    if (breaker_failure(b, cdc_now_ms()))
+        log_warn(MOD,
+                 "circuit breaker of %s opened after %u failures in a row: next probe in "
+                 "%lld ms",
+                 metrics_dep_name(d), b->failures, (long long) b->cooldown_ms);
+    breaker_publish(p, d);
+}
+
 static void
 fill_record(struct pipeline *p)
 {
@@ -401,6 +474,7 @@ fill_record(struct pipeline *p)
 static cdc_rc
 checkpoint(struct pipeline *p, struct cdc_err *err)
 {
+    const struct breaker *b = dep_breaker(p, METRICS_DEP_CHECKPOINT);
     struct ckpt_record next;
     uint64_t floor;
     cdc_lsn safe;
@@ -408,18 +482,23 @@ checkpoint(struct pipeline *p, struct cdc_err *err)
 
     ackt_position(p->ackt, atomic_load(&p->stream_seq), &safe, &floor);
     p->last_ckpt_ms = cdc_now_ms();
-    if (safe <= p->rec.lsn)
+    /* nothing new; but after a failure (or as the breaker's probe) write the same record again
+       to learn if the store is back: on an idle database nothing else would tell /ready */
+    if (safe <= p->rec.lsn && !p->ckpt_failing && (b == NULL || b->state != BREAKER_HALF_OPEN))
         return CDC_OK;
     next = p->rec;
-    next.lsn = safe;
-    next.stream_seq = floor;
-    src_describe_position(p->src, &next);
-    next.time_us = cdc_wall_us();
+    if (safe > p->rec.lsn) {
+        next.lsn = safe;
+        next.stream_seq = floor;
+        src_describe_position(p->src, &next);
+        next.time_us = cdc_wall_us();
+    }
     rc = ckpt_save(p->ckpt, &next, err);
+    p->ckpt_failing = rc != CDC_OK;
     if (rc != CDC_OK) {
         metrics_inc(&p->m->checkpoint_failures_total);
         metrics_inc(&p->m->errors_total[METRICS_ERR_CHECKPOINT]);
-        metrics_dep_down(p->m, METRICS_DEP_CHECKPOINT, err->msg);
+        dep_down(p, METRICS_DEP_CHECKPOINT, err);
     }
     if (rc == CDC_ERR_FATAL) /* e.g. another writer owns the checkpoint: stop publishing */
         return cdc_err_prefix(err, "could not write checkpoint");
@@ -431,7 +510,7 @@ checkpoint(struct pipeline *p, struct cdc_err *err)
     log_debug(MOD, "checkpoint at " CDC_LSN_FMT, CDC_LSN_ARGS(next.lsn));
     p->rec = next;
     metrics_inc(&p->m->checkpoint_writes_total);
-    metrics_dep_up(p->m, METRICS_DEP_CHECKPOINT);
+    dep_ok(p, METRICS_DEP_CHECKPOINT);
     src_confirm(p->src, p->rec.lsn); /* durable: now the source may be told */
     return CDC_OK;
 }
@@ -589,6 +668,9 @@ handle(struct pipeline *p, const struct src_out *out, bool *stop, struct cdc_err
     switch (out->kind) {
     case SRC_BEGIN:
         p->in_txn = true;
+        /* the lag jumps with a transaction: do not wait for the tick (a heartbeat may say we
+           caught up before it) */
+        metrics_set(&p->m->binlog_lag_ms, src_lag_ms(p->src, cdc_wall_us()));
         if (p->seen.n > 0 && out->key > p->seen.max_commit) {
             log_info(MOD,
                      "replay past the stream's last event: %" PRIu64 " events were already "
@@ -647,12 +729,20 @@ update_gauges(struct pipeline *p)
     struct jssink_stats st;
     cdc_lsn received = src_received(p->src);
 
+    int64_t now_us = cdc_wall_us();
+
     jssink_stats(p->sink, &st);
     metrics_add(&p->m->publish_resent_total, st.resent - p->resent_seen);
     p->resent_seen = st.resent;
     metrics_set(&p->m->buffer_events, (int64_t) jssink_pending(p->sink));
+    metrics_set(&p->m->buffer_bytes, (int64_t) st.pending_bytes);
     metrics_set(&p->m->checkpoint_lag_bytes,
                 received > p->rec.lsn ? (int64_t) (received - p->rec.lsn) : 0);
+    /* how long the checkpoint has stood still behind the read position; 0 when it holds it all */
+    metrics_set(&p->m->checkpoint_lag_ms, received > p->rec.lsn && now_us > p->rec.time_us
+                                              ? (now_us - p->rec.time_us) / 1000
+                                              : 0);
+    metrics_set(&p->m->binlog_lag_ms, src_lag_ms(p->src, now_us));
 }
 
 #define HEALTH_INTERVAL_MS 10000
@@ -736,7 +826,7 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
             break;
         }
         if (rc != CDC_OK) {
-            metrics_dep_down(p->m, METRICS_DEP_SOURCE, err->msg);
+            dep_down(p, METRICS_DEP_SOURCE, err);
             metrics_inc(&p->m->errors_total[METRICS_ERR_SOURCE]);
             break;
         }
@@ -758,7 +848,7 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
             break;
         rc = jssink_poll(p->sink, err);
         if (rc != CDC_OK) {
-            metrics_dep_down(p->m, METRICS_DEP_NATS, err->msg);
+            dep_down(p, METRICS_DEP_NATS, err);
             metrics_inc(&p->m->errors_total[METRICS_ERR_SINK]);
             break;
         }
@@ -767,10 +857,17 @@ stream(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
             break;
         maybe_heartbeat(p);
         if (cdc_now_ms() - p->last_ckpt_ms >= interval) {
+            struct cdc_err gerr;
+
+            /* an open breaker skips the write (streaming goes on, nothing is confirmed) */
+            if (dep_gate(p, METRICS_DEP_CHECKPOINT, &gerr) == CDC_OK) {
+                rc = checkpoint(p, err);
+                if (rc != CDC_OK)
+                    break;
+            } else {
+                p->last_ckpt_ms = cdc_now_ms();
+            }
             update_gauges(p);
-            rc = checkpoint(p, err);
-            if (rc != CDC_OK)
-                break;
         }
         if (should_finish(p))
             finish = true;
@@ -805,7 +902,7 @@ static cdc_rc
 dep_failed(struct pipeline *p, enum metrics_dep d, enum metrics_errtype t, cdc_rc rc,
            const struct cdc_err *err)
 {
-    metrics_dep_down(p->m, d, err->msg);
+    dep_down(p, d, err);
     metrics_inc(&p->m->errors_total[t]);
     return rc;
 }
@@ -822,17 +919,23 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
                        c->cdc.operations.n, err);
     if (rc != CDC_OK)
         return rc;
+    if ((rc = dep_gate(p, METRICS_DEP_CHECKPOINT, err)) != CDC_OK)
+        return rc;
     rc = open_ckpt(p, err);
     if (rc == CDC_OK)
         rc = ckpt_load(p->ckpt, &p->rec, &have_ckpt, err);
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_CHECKPOINT, METRICS_ERR_CHECKPOINT, rc, err);
-    metrics_dep_up(p->m, METRICS_DEP_CHECKPOINT);
+    dep_ok(p, METRICS_DEP_CHECKPOINT);
+    if ((rc = dep_gate(p, METRICS_DEP_NATS, err)) != CDC_OK)
+        return rc;
     rc = open_sink(p, err);
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_NATS, METRICS_ERR_SINK, rc, err);
     p->max_payload = jssink_max_payload(p->sink);
-    metrics_dep_up(p->m, METRICS_DEP_NATS);
+    dep_ok(p, METRICS_DEP_NATS);
+    if ((rc = dep_gate(p, METRICS_DEP_SOURCE, err)) != CDC_OK)
+        return rc;
     rc = open_schemas(p, err);
     if (rc != CDC_OK)
         return rc;
@@ -850,6 +953,7 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
         return rc;
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_SOURCE, METRICS_ERR_SOURCE, rc, err);
+    dep_ok(p, METRICS_DEP_SOURCE); /* connected and checked; streaming starts below */
     if (start.note[0] != '\0') {
         if (start.warn)
             log_warn(MOD, "%s", start.note);
@@ -879,7 +983,7 @@ run(struct pipeline *p, struct pipeline_result *res, struct cdc_err *err)
     rc = src_start(p->src, start.pos, err);
     if (rc != CDC_OK)
         return dep_failed(p, METRICS_DEP_SOURCE, METRICS_ERR_SOURCE, rc, err);
-    metrics_dep_up(p->m, METRICS_DEP_SOURCE);
+    dep_ok(p, METRICS_DEP_SOURCE);
     res->streamed = true;
     log_info(MOD,
              "streaming from " CDC_LSN_FMT " (slot \"%s\", publication \"%s\") to stream \"%s\"",

@@ -12,6 +12,17 @@
  * It never logs a failure it returns and never exits: the supervisor in main.c
  * decides (CDC_ERR_RETRY/CLOSED/TIMEOUT/IO: back off and call again;
  * CDC_ERR_FATAL/CONFIG: stop).
+ *
+ * Circuit breakers (opts.breakers): before it calls a dependency (the
+ * checkpoint store's load, the NATS connect, the source's connect, each
+ * checkpoint write) the run asks that dependency's breaker, and tells it
+ * how the call went: a failure to connect, or the dependency lost while
+ * streaming, counts as a failure; a connect, prepare or write that worked,
+ * as a success. A run that meets an open breaker returns CDC_ERR_RETRY at
+ * once without calling; the supervisor waits for the cool-down (see
+ * breaker_wait_ms). The checkpoint store's breaker does not stop streaming:
+ * while it is open no checkpoint is written and nothing more is confirmed.
+ * Each breaker's state is copied to cdc_circuit_state.
  */
 #ifndef CDC_PIPELINE_PIPELINE_H
 #define CDC_PIPELINE_PIPELINE_H
@@ -21,6 +32,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "core/breaker.h"
 #include "core/err.h"
 #include "core/lsn.h"
 #include "http/metrics.h"
@@ -35,6 +47,8 @@ struct pipeline_opts {
     bool *accept_schema_change;  /* --accept-schema-change (schematrack.h); NULL: not given */
     volatile sig_atomic_t *stop; /* set by the signal handler: shut down gracefully */
     struct cdc_metrics *metrics; /* counters for /metrics and /ready; NULL: a private one */
+    struct breaker *breakers;    /* METRICS_DEP_N circuit breakers, indexed by enum metrics_dep,
+                                    owned by the caller so they outlive a run; NULL: none */
 };
 
 struct pipeline_result {

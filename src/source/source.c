@@ -103,6 +103,12 @@ src_received(struct source *s)
     return s->ops->received(s);
 }
 
+int64_t
+src_lag_ms(struct source *s, int64_t now_us)
+{
+    return s->ops->lag_ms != NULL ? s->ops->lag_ms(s, now_us) : -1;
+}
+
 void
 src_stop(struct source *s)
 {

@@ -95,6 +95,14 @@ void src_describe_position(struct source *s, struct ckpt_record *rec);
 /* The source's read position (for lag metrics). */
 cdc_lsn src_received(struct source *s);
 
+/*
+ * How far behind the source's log the reader is, in time: now_us (Unix
+ * microseconds) minus the commit time of the last event read, 0 when the
+ * server said there is nothing more to read (MySQL/MariaDB: a heartbeat),
+ * -1 when the source cannot tell (PostgreSQL). No I/O: cheap, for gauges.
+ */
+int64_t src_lag_ms(struct source *s, int64_t now_us);
+
 /* What src_health() reports; -1 where the source has no such thing. */
 struct src_health {
     int64_t retained_bytes; /* log the server keeps for us (PostgreSQL: slot) */
@@ -133,6 +141,7 @@ struct src_ops {
     cdc_rc (*heartbeat)(struct source *s, struct cdc_err *err);                      /* or NULL */
     void (*stop)(struct source *s);
     void (*destroy)(struct source *s);
+    int64_t (*lag_ms)(struct source *s, int64_t now_us); /* or NULL */
 };
 
 struct source {

@@ -220,7 +220,8 @@ test_http_ready_follows_the_connection_gauges(void **state)
     assert_int_equal(r.status, 503);
     assert_string_equal(r.body, "{\"source\":{\"ok\":false,\"reason\":\"not connected\"},"
                                 "\"nats\":{\"ok\":false,\"reason\":\"not connected\"},"
-                                "\"checkpoint\":{\"ok\":false,\"reason\":\"not connected\"}}");
+                                "\"checkpoint\":{\"ok\":false,\"reason\":\"not connected\"},"
+                                "\"memory\":{\"ok\":true}}");
     cdc_buf_free(&r.raw);
 
     metrics_dep_up(&f->m, METRICS_DEP_SOURCE);
@@ -231,20 +232,94 @@ test_http_ready_follows_the_connection_gauges(void **state)
     assert_string_equal(r.body,
                         "{\"source\":{\"ok\":true},"
                         "\"nats\":{\"ok\":false,\"reason\":\"no \\\"servers\\\" available\"},"
-                        "\"checkpoint\":{\"ok\":true}}");
+                        "\"checkpoint\":{\"ok\":true},\"memory\":{\"ok\":true}}");
     cdc_buf_free(&r.raw);
 
     metrics_dep_up(&f->m, METRICS_DEP_NATS);
     get(f, "/ready", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(
-        r.body, "{\"source\":{\"ok\":true},\"nats\":{\"ok\":true},\"checkpoint\":{\"ok\":true}}");
+        r.body, "{\"source\":{\"ok\":true},\"nats\":{\"ok\":true},\"checkpoint\":{\"ok\":true},"
+                "\"memory\":{\"ok\":true}}");
     cdc_buf_free(&r.raw);
 
     /* The gauge alone decides: a pipeline that only sets connection_up flips readiness too. */
     metrics_set(&f->m.connection_up[METRICS_DEP_CHECKPOINT], 0);
     get(f, "/ready", &r);
     assert_int_equal(r.status, 503);
+    cdc_buf_free(&r.raw);
+    metrics_dep_up(&f->m, METRICS_DEP_CHECKPOINT);
+}
+
+static void
+test_http_ready_fails_while_a_breaker_is_open(void **state)
+{
+    struct fixture *f = *state;
+    struct reply r;
+
+    for (int d = 0; d < METRICS_DEP_N; d++)
+        metrics_dep_up(&f->m, (enum metrics_dep) d);
+    /* the store failed, its breaker opened */
+    metrics_dep_down(&f->m, METRICS_DEP_CHECKPOINT, "could not connect to Redis at 127.0.0.1:1");
+    metrics_set(&f->m.circuit_state[METRICS_DEP_CHECKPOINT], 1);
+    get(f, "/ready", &r);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "{\"source\":{\"ok\":true},\"nats\":{\"ok\":true},"
+                                "\"checkpoint\":{\"ok\":false,\"reason\":\"circuit breaker open: "
+                                "could not connect to Redis at 127.0.0.1:1\",\"circuit\":\"open\"},"
+                                "\"memory\":{\"ok\":true}}");
+    cdc_buf_free(&r.raw);
+    /* the probe is out: connected again, but not ready until the breaker closes */
+    metrics_dep_up(&f->m, METRICS_DEP_CHECKPOINT);
+    metrics_set(&f->m.circuit_state[METRICS_DEP_CHECKPOINT], 2);
+    get(f, "/ready", &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "\"checkpoint\":{\"ok\":false,\"reason\":\"circuit breaker "
+                                   "half-open: repeated failures\",\"circuit\":\"half-open\"}"));
+    cdc_buf_free(&r.raw);
+    metrics_set(&f->m.circuit_state[METRICS_DEP_CHECKPOINT], 0);
+    get(f, "/ready", &r);
+    assert_int_equal(r.status, 200);
+    cdc_buf_free(&r.raw);
+    /* /health does not care */
+    metrics_set(&f->m.circuit_state[METRICS_DEP_SOURCE], 1);
+    get(f, "/health", &r);
+    assert_int_equal(r.status, 200);
+    cdc_buf_free(&r.raw);
+    metrics_set(&f->m.circuit_state[METRICS_DEP_SOURCE], 0);
+}
+
+static void
+test_http_ready_fails_over_the_memory_limit(void **state)
+{
+    struct fixture *f = *state;
+    unsigned long long rss = 0, limit = 0;
+    struct reply r;
+
+    for (int d = 0; d < METRICS_DEP_N; d++)
+        metrics_dep_up(&f->m, (enum metrics_dep) d);
+    http_set_memory_limit(f->srv, 4096); /* one page: any process is over it */
+    get(f, "/ready", &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "\"memory\":{\"ok\":false,\"reason\":\"resident memory "));
+    assert_int_equal(sscanf(strstr(r.body, "resident memory "),
+                            "resident memory %llu bytes is over monitoring.memory_limit_bytes "
+                            "(%llu bytes)",
+                            &rss, &limit),
+                     2);
+    assert_int_equal(limit, 4096);
+    assert_true(rss > 4096);
+    /* the dependencies are still fine */
+    assert_non_null(strstr(r.body, "{\"source\":{\"ok\":true},\"nats\":{\"ok\":true},"
+                                   "\"checkpoint\":{\"ok\":true},"));
+    cdc_buf_free(&r.raw);
+    http_set_memory_limit(f->srv, 1ULL << 40); /* 1 TiB: under it */
+    get(f, "/ready", &r);
+    assert_int_equal(r.status, 200);
+    cdc_buf_free(&r.raw);
+    http_set_memory_limit(f->srv, 0); /* no limit */
+    get(f, "/ready", &r);
+    assert_int_equal(r.status, 200);
     cdc_buf_free(&r.raw);
 }
 
@@ -332,6 +407,8 @@ main(void)
         cmocka_unit_test(test_http_metrics_can_be_disabled),
         cmocka_unit_test(test_http_health_follows_the_heartbeat),
         cmocka_unit_test(test_http_ready_follows_the_connection_gauges),
+        cmocka_unit_test(test_http_ready_fails_while_a_breaker_is_open),
+        cmocka_unit_test(test_http_ready_fails_over_the_memory_limit),
         cmocka_unit_test(test_http_scrapes_while_the_pipeline_updates),
         cmocka_unit_test(test_http_start_reports_bad_address_and_busy_port),
     };

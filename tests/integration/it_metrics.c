@@ -184,7 +184,7 @@ test_metrics_health_and_ready_follow_a_real_run(void **state)
     it_wait_slot_active(c, NAME);
     body = wait_ready(http_port, 200);
     assert_string_equal(body, "{\"source\":{\"ok\":true},\"nats\":{\"ok\":true},"
-                              "\"checkpoint\":{\"ok\":true}}");
+                              "\"checkpoint\":{\"ok\":true},\"memory\":{\"ok\":true}}");
     free(body);
 
     /* the workload: 3 transactions, 10 inserts, 5 updates, 3 deletes */
@@ -215,6 +215,9 @@ test_metrics_health_and_ready_follow_a_real_run(void **state)
     assert_int_equal(metric(body, "cdc_checkpoint_failures_total{source=\"" NAME "\"}"), 0);
     assert_int_equal(metric(body, "cdc_checkpoint_lag_bytes{source=\"" NAME "\"}"), 0);
     assert_int_equal(metric(body, "cdc_buffer_events{source=\"" NAME "\"}"), 0);
+    assert_int_equal(metric(body, "cdc_buffer_bytes{source=\"" NAME "\"}"), 0);
+    assert_int_equal(metric(body, "cdc_checkpoint_lag_seconds{source=\"" NAME "\"}"), 0);
+    assert_int_equal(metric(body, "cdc_circuit_state{source=\"" NAME "\",dependency=\"nats\"}"), 0);
     assert_int_equal(metric(body, "cdc_connection_up{source=\"" NAME "\",dependency=\"nats\"}"), 1);
     assert_true(metric(body, "process_resident_memory_bytes") > 1e6);
     /* the slot was polled at start: WAL reserved, and a retained size that is a real number */

@@ -217,6 +217,8 @@ it_daemon_start(const char *db, const char *name, const char *const *extra)
     X("cdc.publication=%s", name);
     X("cdc.checkpoint_storage=file://%s", ckpt);
     X("cdc.checkpoint_interval=200ms");
+    /* tests restore a dependency and wait seconds, not the 30 s default, for the probe */
+    X("cdc.circuit_breaker.cooldown=2s");
     X("monitoring.logging.level=debug");
 #undef X
     for (int i = 0; extra && extra[i]; i++)
@@ -547,6 +549,20 @@ it_nats_start(const char *dir, int port)
 
     snprintf(ports, sizeof(ports), "%d", port);
     out = it_script_output("pgctl.sh", "cdc_start_nats", dir, ports);
+    pid = (pid_t) atoi(out);
+    free(out);
+    assert_true(pid > 0);
+    return pid;
+}
+
+pid_t
+it_redis_start(const char *dir, int port)
+{
+    char ports[16], *out;
+    pid_t pid;
+
+    snprintf(ports, sizeof(ports), "%d", port);
+    out = it_script_output("pgctl.sh", "cdc_start_redis", dir, ports);
     pid = (pid_t) atoi(out);
     free(out);
     assert_true(pid > 0);

@@ -37,8 +37,9 @@ PGconn *it_fresh_db(const char *name);
 /*
  * Start the daemon ($CDC_BIN) against the fixture's servers for database `db`,
  * with slot/publication `name`, stream `name` (upper-cased) and subject prefix
- * `name`, a checkpoint file in the run's temp dir, plus `extra` arguments
- * (NULL-terminated). Its stderr goes to $CDC_IT_TMP/<name>.log. Returns the pid.
+ * `name`, a checkpoint file in the run's temp dir, checkpoints every 200 ms,
+ * circuit breakers with a 2 s cool-down, plus `extra` arguments (NULL-terminated;
+ * a key given again there wins). Its stderr goes to $CDC_IT_TMP/<name>.log. Returns the pid.
  */
 pid_t it_daemon_start(const char *db, const char *name, const char *const *extra);
 /* Wait for the daemon to exit (up to timeout_ms; SIGKILL after); returns its exit status, or -1 if
@@ -94,6 +95,12 @@ int64_t it_now_ms(void);
  * it accepts connections. Stop it with it_pid_stop().
  */
 pid_t it_nats_start(const char *dir, int port);
+/*
+ * Start a redis-server of the test's own (no persistence, log in dir) on
+ * 127.0.0.1:port with scripts/pgctl.sh's cdc_start_redis; returns its pid once
+ * it answers PING. Stop it with it_pid_stop().
+ */
+pid_t it_redis_start(const char *dir, int port);
 /* SIGTERM pid and wait (up to 10 s) until it is gone, then SIGKILL. For processes not our children.
  */
 void it_pid_stop(pid_t pid);

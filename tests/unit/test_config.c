@@ -272,10 +272,13 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.format",
                                        "cdc.cloudevents",
                                        "cdc.metadata",
+                                       "cdc.circuit_breaker.failure_threshold",
+                                       "cdc.circuit_breaker.cooldown",
                                        "monitoring.prometheus.enabled",
                                        "monitoring.prometheus.port",
                                        "monitoring.logging.level",
-                                       "monitoring.logging.format"};
+                                       "monitoring.logging.format",
+                                       "monitoring.memory_limit_bytes"};
 
     (void) state;
     assert_int_equal(sizeof(keys) / sizeof(keys[0]), CFG_NKEYS);
@@ -1252,13 +1255,17 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  format: native\n"
                              "  cloudevents: false\n"
                              "  metadata: {}\n"
+                             "  circuit_breaker:\n"
+                             "    failure_threshold: 5\n"
+                             "    cooldown: 30s\n"
                              "monitoring:\n"
                              "  prometheus:\n"
                              "    enabled: true\n"
                              "    port: 8080\n"
                              "  logging:\n"
                              "    level: \"info\"\n"
-                             "    format: json\n");
+                             "    format: json\n"
+                             "  memory_limit_bytes: 0\n");
     free(out);
     cfg_free(&c);
 }
@@ -1289,6 +1296,89 @@ test_cfg_dump_loads_back_to_the_same_config(void **state)
     unload(&a);
     unload(&b);
     unlink(path);
+    free(path);
+}
+
+/* ---- circuit breakers and the memory limit --------------------------------------------- */
+
+static void
+test_cfg_parse_size_accepts_bytes_and_units(void **state)
+{
+    static const struct {
+        const char *s;
+        int64_t bytes;
+    } ok[] = {{"0", 0},
+              {"1048576", 1048576},
+              {"512MiB", 512LL * 1024 * 1024},
+              {"512 MiB", 512LL * 1024 * 1024},
+              {"64Mi", 64LL * 1024 * 1024},
+              {"2GiB", 2LL * 1024 * 1024 * 1024},
+              {"1gib", 1024LL * 1024 * 1024},
+              {"3KiB", 3072},
+              {"2GB", 2000000000LL},
+              {"2G", 2000000000LL},
+              {"500MB", 500000000LL},
+              {"10kB", 10000},
+              {"1TiB", 1099511627776LL},
+              {"7B", 7}};
+    static const char *const bad[] = {"",        "MiB",   "-1",
+                                      "1.5GiB",  "12 34", "10XB",
+                                      "10  MiB", "0x10",  "9223372036854775807KiB",
+                                      "1 MiB ",  NULL};
+    int64_t v;
+
+    (void) state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        assert_true(cfg_parse_size(ok[i].s, &v));
+        assert_int_equal(v, ok[i].bytes);
+    }
+    for (size_t i = 0; bad[i] != NULL; i++)
+        assert_false(cfg_parse_size(bad[i], &v));
+    assert_false(cfg_parse_size(NULL, &v));
+}
+
+static void
+test_cfg_breaker_and_memory_keys_load_and_report_problems(void **state)
+{
+    struct loaded l;
+    char *good = write_temp("cdc:\n"
+                            "  circuit_breaker:\n"
+                            "    failure_threshold: 3\n"
+                            "    cooldown: 1m30s\n"
+                            "monitoring:\n"
+                            "  memory_limit_bytes: 256MiB\n");
+    char *path = write_temp("cdc:\n"
+                            "  circuit_breaker:\n"
+                            "    failure_threshold: -1\n"
+                            "    cooldown: 0s\n"
+                            "monitoring:\n"
+                            "  memory_limit_bytes: lots\n");
+
+    (void) state;
+    load(&l, good, no_env, NULL, 0);
+    assert_int_equal(l.rc, CDC_OK);
+    assert_int_equal(l.cfg.cdc.breaker_threshold, 3);
+    assert_int_equal(l.cfg.cdc.breaker_cooldown_ms, 90000);
+    assert_int_equal(l.cfg.monitoring.memory_limit_bytes, 256LL * 1024 * 1024);
+    unload(&l);
+
+    load(&l, path, no_env, NULL, 0);
+    assert_int_equal(l.rc, CDC_ERR_CONFIG);
+    assert_output(
+        l.out, path,
+        "{F}:3: cdc.circuit_breaker.failure_threshold: must be an integer >= 0, got \"-1\"\n"
+        "{F}:4: cdc.circuit_breaker.cooldown: must be a positive duration such as 500ms, 10s or "
+        "1m30s, got \"0s\"\n"
+        "{F}:6: monitoring.memory_limit_bytes: must be a size in bytes such as 1048576, 512MiB "
+        "or 2GB, got \"lots\"\n");
+    /* the defaults stay: 5 failures, 30 s, no limit */
+    assert_int_equal(l.cfg.cdc.breaker_threshold, 5);
+    assert_int_equal(l.cfg.cdc.breaker_cooldown_ms, 30000);
+    assert_int_equal(l.cfg.monitoring.memory_limit_bytes, 0);
+    unload(&l);
+    unlink(good);
+    unlink(path);
+    free(good);
     free(path);
 }
 
@@ -1405,6 +1495,8 @@ main(void)
         cmocka_unit_test(test_cfg_dump_loads_back_to_the_same_config),
         cmocka_unit_test(test_cfg_parse_duration_accepts_units_and_combinations),
         cmocka_unit_test(test_cfg_parse_duration_rejects_garbage),
+        cmocka_unit_test(test_cfg_parse_size_accepts_bytes_and_units),
+        cmocka_unit_test(test_cfg_breaker_and_memory_keys_load_and_report_problems),
         cmocka_unit_test(test_shipped_config_loads_with_the_design_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,13 +83,30 @@ static const char expected_text[] =
     "cdc_connection_up{source=\"orders\",dependency=\"source\"} 1\n"
     "cdc_connection_up{source=\"orders\",dependency=\"nats\"} 0\n"
     "cdc_connection_up{source=\"orders\",dependency=\"checkpoint\"} 1\n"
+    "# HELP cdc_circuit_state State of a dependency's circuit breaker: 0 closed, 1 open, 2 "
+    "half-open.\n"
+    "# TYPE cdc_circuit_state gauge\n"
+    "cdc_circuit_state{source=\"orders\",dependency=\"source\"} 0\n"
+    "cdc_circuit_state{source=\"orders\",dependency=\"nats\"} 1\n"
+    "cdc_circuit_state{source=\"orders\",dependency=\"checkpoint\"} 2\n"
     "# HELP cdc_checkpoint_lag_bytes Bytes of source log between the read position and the "
     "checkpoint.\n"
     "# TYPE cdc_checkpoint_lag_bytes gauge\n"
     "cdc_checkpoint_lag_bytes{source=\"orders\"} 4096\n"
+    "# HELP cdc_checkpoint_lag_seconds Seconds since the last checkpoint write while the read "
+    "position is past it (0 when the checkpoint holds everything read).\n"
+    "# TYPE cdc_checkpoint_lag_seconds gauge\n"
+    "cdc_checkpoint_lag_seconds{source=\"orders\"} 2.050\n"
+    "# HELP cdc_binlog_lag_seconds MySQL/MariaDB: now minus the timestamp of the last binlog "
+    "event read (0 when caught up).\n"
+    "# TYPE cdc_binlog_lag_seconds gauge\n"
+    "cdc_binlog_lag_seconds{source=\"orders\"} 0.007\n"
     "# HELP cdc_buffer_events Events published and not yet acknowledged.\n"
     "# TYPE cdc_buffer_events gauge\n"
     "cdc_buffer_events{source=\"orders\"} 12\n"
+    "# HELP cdc_buffer_bytes Payload bytes of the events published and not yet acknowledged.\n"
+    "# TYPE cdc_buffer_bytes gauge\n"
+    "cdc_buffer_bytes{source=\"orders\"} 3000\n"
     "# HELP cdc_replication_slot_lag_bytes WAL the replication slot retains (current WAL position "
     "- restart_lsn).\n"
     "# TYPE cdc_replication_slot_lag_bytes gauge\n"
@@ -175,6 +192,11 @@ fill_sample(struct cdc_metrics *m)
     metrics_dep_down(m, METRICS_DEP_NATS, "no servers available");
     metrics_dep_up(m, METRICS_DEP_CHECKPOINT);
     metrics_set(&m->checkpoint_lag_bytes, 4096);
+    metrics_set(&m->checkpoint_lag_ms, 2050); /* 2.050 s */
+    metrics_set(&m->binlog_lag_ms, 7);        /* 0.007 s */
+    metrics_set(&m->buffer_bytes, 3000);
+    metrics_set(&m->circuit_state[METRICS_DEP_NATS], 1);
+    metrics_set(&m->circuit_state[METRICS_DEP_CHECKPOINT], 2);
     metrics_set(&m->buffer_events, 10);
     metrics_gauge_add(&m->buffer_events, 2);
     /* 400 us and 500 us (the bound itself: le is inclusive) in le=0.0005, 1.2 ms in le=0.0025,
@@ -245,6 +267,63 @@ test_metrics_label_value_escaped(void **state)
     metrics_render_cdc(&m, "a\"b\\c\nd", &b);
     assert_non_null(strstr(b.data, "cdc_events_acked_total{source=\"a\\\"b\\\\c\\nd\"} 0\n"));
     cdc_buf_free(&b);
+}
+
+/* A source that is not a binlog leaves cdc_binlog_lag_seconds out rather than showing a number. */
+static void
+test_metrics_binlog_lag_only_when_known(void **state)
+{
+    struct cdc_metrics m;
+    struct cdc_buf b = CDC_BUF_INIT;
+
+    (void) state;
+    metrics_init(&m);
+    metrics_render_cdc(&m, "s", &b);
+    assert_null(strstr(b.data, "cdc_binlog_lag_seconds"));
+    assert_non_null(strstr(b.data, "\ncdc_checkpoint_lag_seconds{source=\"s\"} 0.000\n"));
+    assert_non_null(strstr(b.data, "\ncdc_circuit_state{source=\"s\",dependency=\"source\"} 0\n"));
+    cdc_buf_free(&b);
+    b = (struct cdc_buf) CDC_BUF_INIT;
+    metrics_set(&m.binlog_lag_ms, 0); /* caught up */
+    metrics_render_cdc(&m, "s", &b);
+    assert_non_null(strstr(b.data, "\ncdc_binlog_lag_seconds{source=\"s\"} 0.000\n"));
+    cdc_buf_free(&b);
+    b = (struct cdc_buf) CDC_BUF_INIT;
+    metrics_set(&m.binlog_lag_ms, 61234);
+    metrics_render_cdc(&m, "s", &b);
+    assert_non_null(strstr(b.data, "\ncdc_binlog_lag_seconds{source=\"s\"} 61.234\n"));
+    cdc_buf_free(&b);
+}
+
+/* Readiness of a dependency: connected and its breaker closed; the breaker's state comes first. */
+static void
+test_metrics_dep_ready_needs_connection_and_closed_breaker(void **state)
+{
+    struct cdc_metrics m;
+    char why[METRICS_REASON_MAX + 64];
+
+    (void) state;
+    metrics_init(&m);
+    assert_false(metrics_dep_ready(&m, METRICS_DEP_SOURCE, why, sizeof why));
+    assert_string_equal(why, "not connected");
+    metrics_dep_up(&m, METRICS_DEP_SOURCE);
+    assert_true(metrics_dep_ready(&m, METRICS_DEP_SOURCE, why, sizeof why));
+    assert_string_equal(why, "");
+    metrics_dep_down(&m, METRICS_DEP_SOURCE, "could not connect to server: Connection refused");
+    metrics_set(&m.circuit_state[METRICS_DEP_SOURCE], 1);
+    assert_false(metrics_dep_ready(&m, METRICS_DEP_SOURCE, why, sizeof why));
+    assert_string_equal(why,
+                        "circuit breaker open: could not connect to server: Connection refused");
+    metrics_set(&m.circuit_state[METRICS_DEP_SOURCE], 2);
+    assert_false(metrics_dep_ready(&m, METRICS_DEP_SOURCE, why, sizeof why));
+    assert_string_equal(
+        why, "circuit breaker half-open: could not connect to server: Connection refused");
+    /* connected, but the breaker not closed yet: still not ready */
+    metrics_dep_up(&m, METRICS_DEP_SOURCE);
+    assert_false(metrics_dep_ready(&m, METRICS_DEP_SOURCE, why, sizeof why));
+    assert_string_equal(why, "circuit breaker half-open: repeated failures");
+    metrics_set(&m.circuit_state[METRICS_DEP_SOURCE], 0);
+    assert_true(metrics_dep_ready(&m, METRICS_DEP_SOURCE, why, sizeof why));
 }
 
 static uint64_t
@@ -428,6 +507,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_render_exact_text),
         cmocka_unit_test(test_metrics_label_value_escaped),
+        cmocka_unit_test(test_metrics_binlog_lag_only_when_known),
+        cmocka_unit_test(test_metrics_dep_ready_needs_connection_and_closed_breaker),
         cmocka_unit_test(test_metrics_table_label_is_capped),
         cmocka_unit_test(test_metrics_histogram_buckets_are_cumulative),
         cmocka_unit_test(test_metrics_concurrent_updates_sum_exactly),

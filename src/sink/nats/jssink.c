@@ -73,6 +73,7 @@ struct ent {
     int64_t sent_ms;  /* ENT_INFLIGHT: when it was handed to libnats */
     char *dlq_why;    /* to be dead-lettered for this reason (malloc'd); NULL: resend as is */
     int attempts;     /* attempts the server answered with a passing error */
+    size_t bytes;     /* payload bytes counted in pending_bytes */
     enum jssink_dlq_kind dlq_kind;
     enum ent_state state;
     bool is_dlq;    /* msg is already the dead-letter message */
@@ -120,6 +121,7 @@ struct jssink {
     _Atomic uint64_t acked;
     _Atomic uint64_t duplicates;
     _Atomic uint64_t resent;
+    _Atomic uint64_t pending_bytes; /* payload bytes of the entries in the ring */
 };
 
 void
@@ -212,6 +214,8 @@ ring_push(struct jssink *s, natsMsg *msg)
     }
     e = ent_at(s, s->tail++);
     e->msg = msg;
+    e->bytes = (size_t) natsMsg_GetDataLength(msg);
+    atomic_fetch_add(&s->pending_bytes, e->bytes);
     e->due_ms = 0;
     e->nr_since = 0;
     e->sent_ms = cdc_now_ms();
@@ -228,14 +232,17 @@ ring_push(struct jssink *s, natsMsg *msg)
 static void
 ring_pop(struct jssink *s)
 {
+    atomic_fetch_sub(&s->pending_bytes, ent_at(s, s->tail - 1)->bytes);
     s->tail--;
     s->inflight--;
 }
 
 /* lock held. e has its outcome: its slot can go. */
 static void
-ent_done(struct ent *e)
+ent_done(struct jssink *s, struct ent *e)
 {
+    atomic_fetch_sub(&s->pending_bytes, e->bytes);
+    e->bytes = 0;
     free(e->dlq_why);
     e->dlq_why = NULL;
     e->msg = NULL;
@@ -259,7 +266,7 @@ give_up_rc(struct jssink *s, struct ent *e, cdc_rc rc, const char *why)
         s->fatal_rc = rc;
     }
     natsMsg_Destroy(e->msg);
-    ent_done(e);
+    ent_done(s, e);
     ring_trim(s);
 }
 
@@ -328,7 +335,7 @@ ack_ok(struct jssink *s, natsMsg *msg, const char *id, const jsPubAck *pa)
             s->inflight--;
         if (e->is_dlq && s->o.on_dlq != NULL)
             s->o.on_dlq(s->o.closure, e->dlq_kind);
-        ent_done(e);
+        ent_done(s, e);
         ring_trim(s);
     }
     if (s->barrier)
@@ -1199,6 +1206,7 @@ jssink_stats(const struct jssink *s, struct jssink_stats *out)
     out->acked = atomic_load(&m->acked);
     out->duplicates = atomic_load(&m->duplicates);
     out->resent = atomic_load(&m->resent);
+    out->pending_bytes = atomic_load(&m->pending_bytes);
 }
 
 cdc_rc

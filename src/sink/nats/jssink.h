@@ -124,10 +124,11 @@ struct jssink_hdr {
 };
 
 struct jssink_stats {
-    uint64_t published;  /* messages handed to libnats (first attempts) */
-    uint64_t acked;      /* acknowledged */
-    uint64_t duplicates; /* acks with duplicate=true */
-    uint64_t resent;     /* resends after a failed or timed-out ack */
+    uint64_t published;     /* messages handed to libnats (first attempts) */
+    uint64_t acked;         /* acknowledged */
+    uint64_t duplicates;    /* acks with duplicate=true */
+    uint64_t resent;        /* resends after a failed or timed-out ack */
+    uint64_t pending_bytes; /* payload bytes of the messages not yet acknowledged */
 };
 
 struct jssink;

@@ -106,6 +106,9 @@ struct mysource {
     char gtid_set[sizeof(((struct ckpt_record *) 0)->gtid_set)];
     struct mys_gtid *gtids; /* a ring of MYS_GTIDS_MAX, oldest at gtid_head */
     size_t gtid_head, n_gtids;
+    /* for cdc_binlog_lag_seconds (src_lag_ms) */
+    int64_t last_event_us; /* header timestamp of the last transaction event read; 0: none yet */
+    bool caught_up;        /* a heartbeat came after it: the server had nothing more to send */
 };
 
 /* ---- positions ---- */
@@ -749,6 +752,47 @@ mys_on_event(struct source *s, const struct mysrc_event *e, const struct binlog_
 
 /* ---- the source interface ---- */
 
+/*
+ * Remember the header time of events that belong to transactions. Not the
+ * ROTATE, FORMAT_DESCRIPTION or GTID list a dump starts with: they carry the
+ * binlog file's creation time, and would show a lag that is not there.
+ */
+static void
+mys_note_event_time(struct mysource *ms, const struct mysrc_event *e, const struct binlog_event *ev)
+{
+    switch (ev->h.type) {
+    case BINLOG_MARIA_GTID:
+    case BINLOG_GTID:
+    case BINLOG_ANONYMOUS_GTID:
+    case BINLOG_QUERY:
+    case BINLOG_XID:
+    case BINLOG_TABLE_MAP:
+        break;
+    default:
+        if (!binlog_is_rows_event(ev->h.type))
+            return;
+    }
+    if (e->timestamp == 0)
+        return;
+    ms->last_event_us = (int64_t) e->timestamp * 1000000;
+    ms->caught_up = false;
+}
+
+/* now - the last transaction event's time; 0 once a heartbeat said we read everything. */
+static int64_t
+mys_lag_ms(struct source *s, int64_t now_us)
+{
+    struct mysource *ms = s->impl;
+    int64_t lag;
+
+    if (ms->caught_up)
+        return 0;
+    if (ms->last_event_us == 0)
+        return -1;
+    lag = (now_us - ms->last_event_us) / 1000;
+    return lag > 0 ? lag : 0;
+}
+
 static cdc_rc
 mys_next(struct source *s, int timeout_ms, struct src_out *out, struct cdc_err *err)
 {
@@ -767,6 +811,7 @@ mys_next(struct source *s, int timeout_ms, struct src_out *out, struct cdc_err *
     if (rc != CDC_OK)
         return rc;
     if (e.kind == MYSRC_HEARTBEAT) {
+        ms->caught_up = true;
         if (!ms->in_txn) {
             out->kind = SRC_IDLE;
             out->end = mys_current(ms);
@@ -777,6 +822,7 @@ mys_next(struct source *s, int timeout_ms, struct src_out *out, struct cdc_err *
     rc = binlog_decode(&ms->fmt, e.data, e.len + ms->crc_len, &ev, err);
     if (rc != CDC_OK)
         return cdc_err_prefix(err, "binlog %s at %" PRIu64, e.file, e.pos);
+    mys_note_event_time(ms, &e, &ev);
     rc = mys_on_event(s, &e, &ev, out, err);
     if (rc != CDC_OK && rc != CDC_ERR_NOMEM && rc != CDC_ERR_RETRY)
         return cdc_err_prefix(err, "binlog %s at %" PRIu64, e.file, e.pos);
@@ -995,6 +1041,7 @@ static const struct src_ops mysource_ops = {
     .confirm = mys_confirm,
     .describe_position = mys_describe_position,
     .received = mys_received,
+    .lag_ms = mys_lag_ms,
     .stop = mys_stop,
     .destroy = mys_destroy,
 };
