@@ -54,7 +54,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 58
+#define CFG_NKEYS 61
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -145,6 +145,12 @@ struct cdc_config {
         enum cfg_format format;   /* cdc.format: native (default) or debezium */
         bool cloudevents; /* cdc.cloudevents, default false: CloudEvents binary-mode headers */
         struct cfg_strmap metadata; /* cdc.metadata: static labels put in every event's metadata */
+        bool pg_streaming;          /* cdc.pg_streaming, default true: on PostgreSQL 14+, receive
+                                       large transactions while they run (pgoutput streaming) and
+                                       spill them to cdc.spill_dir until they commit */
+        char *spill_dir;            /* cdc.spill_dir, default "": $TMPDIR, else /tmp */
+        int64_t spill_max_bytes;    /* cdc.spill_max_bytes, default 0: no limit; the largest spill
+                                       file of one transaction (beyond: a fatal error) */
     } cdc;
 
     struct {

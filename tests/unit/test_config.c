@@ -264,6 +264,9 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.format",
                                        "cdc.cloudevents",
                                        "cdc.metadata",
+                                       "cdc.pg_streaming",
+                                       "cdc.spill_dir",
+                                       "cdc.spill_max_bytes",
                                        "monitoring.prometheus.enabled",
                                        "monitoring.prometheus.port",
                                        "monitoring.logging.level",
@@ -1181,6 +1184,9 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  format: native\n"
                              "  cloudevents: false\n"
                              "  metadata: {}\n"
+                             "  pg_streaming: true\n"
+                             "  spill_dir: \"\"\n"
+                             "  spill_max_bytes: 0\n"
                              "monitoring:\n"
                              "  prometheus:\n"
                              "    enabled: true\n"
