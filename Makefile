@@ -42,9 +42,10 @@ lint: deps
 demo: build
 	bash scripts/demo.sh $(BUILD)/cdc-handler
 
-# the fault-injection scenarios in their long versions (CDC_IT_LONG: NATS down for 60 s), and the crash loop
+# the fault-injection scenarios in their long versions (CDC_IT_LONG: NATS down for 60 s; a 5M-row
+# transaction in it_pgstream), and the crash loop
 test-faults: build
-	CDC_IT_LONG=1 ctest --test-dir $(BUILD) -R 'it_faults|it_crashloop' --output-on-failure
+	CDC_IT_LONG=1 ctest --test-dir $(BUILD) -R 'it_faults|it_crashloop|it_pgstream' --output-on-failure
 
 bench: build
 	bash bench/run.sh $(BUILD)

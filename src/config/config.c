@@ -116,6 +116,9 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_MAP("cdc.metadata", cdc.metadata),
     K_INT("cdc.circuit_breaker.failure_threshold", cdc.breaker_threshold, NULL, 0, INT_MAX),
     K_DUR("cdc.circuit_breaker.cooldown", cdc.breaker_cooldown_ms, NULL, 1),
+    K_BOOL("cdc.pg_streaming", cdc.pg_streaming),
+    K_STR("cdc.spill_dir", cdc.spill_dir, NULL),
+    K_I64("cdc.spill_max_bytes", cdc.spill_max_bytes, NULL, 0, INT64_MAX),
 
     K_BOOL("monitoring.prometheus.enabled", monitoring.prometheus_enabled),
     K_INT("monitoring.prometheus.port", monitoring.prometheus_port, "PROMETHEUS_PORT", 1, 65535),
@@ -329,6 +332,7 @@ cfg_init(struct cdc_config *cfg)
     cfg_set_default_str(&cfg->cdc.slot_name, "cdc_handler");
     cfg_set_default_str(&cfg->cdc.publication, "cdc_handler");
     cfg_set_default_str(&cfg->cdc.claim_check_bucket, "cdc_large_events");
+    cfg->cdc.pg_streaming = true;
     cfg->monitoring.prometheus_enabled = true;
     cfg->monitoring.prometheus_port = 8080;
     cfg_set_default_str(&cfg->monitoring.log_level, "info");

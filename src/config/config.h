@@ -54,7 +54,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 63
+#define CFG_NKEYS 66
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -154,6 +154,12 @@ struct cdc_config {
                                         failures in a row that open a dependency's breaker */
         int64_t breaker_cooldown_ms; /* cdc.circuit_breaker.cooldown, default 30s: how long an
                                         open breaker waits before its probe */
+        bool pg_streaming;           /* cdc.pg_streaming, default true: on PostgreSQL 14+, receive
+                                        large transactions while they run (pgoutput streaming) and
+                                        spill them to cdc.spill_dir until they commit */
+        char *spill_dir;             /* cdc.spill_dir, default "": $TMPDIR, else /tmp */
+        int64_t spill_max_bytes;     /* cdc.spill_max_bytes, default 0: no limit; the largest spill
+                                        file of one transaction (beyond: a fatal error) */
     } cdc;
 
     struct {

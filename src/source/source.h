@@ -32,6 +32,8 @@ enum src_kind {
     SRC_CHANGES,  /* changes of the open transaction */
     SRC_COMMIT,   /* the open transaction ended: end */
     SRC_IDLE,     /* no transaction open and everything before `end` was delivered */
+    SRC_SPILLED,  /* data arrived for a transaction not committed yet (kept by the source, e.g.
+                     a streamed PostgreSQL transaction spilled to disk): nothing to publish */
 };
 
 struct src_out {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "source/pg/pgdecode.h"
+#include "source/pg/pgoutput.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,6 +45,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (msg == NULL)
             break;
         memcpy(msg, data + off, n);
+        {
+            /* protocol 2's decoder, in and out of a stream block (pure: no state) */
+            struct pgo_msg m;
+
+            (void) pgo_decode_v2(msg, n, true, &m, &err);
+            (void) pgo_decode_v2(msg, n, false, &m, &err);
+        }
         if (pgd_feed(d, msg, n, off, &out, &err) == CDC_OK && out.kind == PGD_CHANGES) {
             /* touch every value the changes point to */
             for (size_t i = 0; i < out.n_changes; i++) {

@@ -274,6 +274,9 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.metadata",
                                        "cdc.circuit_breaker.failure_threshold",
                                        "cdc.circuit_breaker.cooldown",
+                                       "cdc.pg_streaming",
+                                       "cdc.spill_dir",
+                                       "cdc.spill_max_bytes",
                                        "monitoring.prometheus.enabled",
                                        "monitoring.prometheus.port",
                                        "monitoring.logging.level",
@@ -1258,6 +1261,9 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  circuit_breaker:\n"
                              "    failure_threshold: 5\n"
                              "    cooldown: 30s\n"
+                             "  pg_streaming: true\n"
+                             "  spill_dir: \"\"\n"
+                             "  spill_max_bytes: 0\n"
                              "monitoring:\n"
                              "  prometheus:\n"
                              "    enabled: true\n"

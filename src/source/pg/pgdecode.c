@@ -341,6 +341,34 @@ pgd_on_message(const struct pgo_message *m, struct pgd_out *out)
     out->msg_transactional = (m->flags & PGO_MESSAGE_TRANSACTIONAL) != 0;
 }
 
+static cdc_rc
+pgd_dispatch(struct pgd *d, const struct pgo_msg *m, cdc_lsn wal_start, struct pgd_out *out,
+             struct cdc_err *err)
+{
+    switch (m->type) {
+    case PGO_MSG_BEGIN:
+        return pgd_on_begin(d, &m->u.begin, out);
+    case PGO_MSG_COMMIT:
+        return pgd_on_commit(d, &m->u.commit, out, err);
+    case PGO_MSG_RELATION:
+        return pgd_on_relation(d, &m->u.relation, err);
+    case PGO_MSG_INSERT:
+    case PGO_MSG_UPDATE:
+    case PGO_MSG_DELETE:
+        return pgd_on_change(d, m->type, &m->u.change, wal_start, out, err);
+    case PGO_MSG_TRUNCATE:
+        return pgd_on_truncate(d, &m->u.truncate, wal_start, out, err);
+    case PGO_MSG_MESSAGE:
+        if (d->in_txn && (m->u.message.flags & PGO_MESSAGE_TRANSACTIONAL) != 0 &&
+            strcmp(m->u.message.prefix, PGD_DDL_PREFIX) == 0)
+            return pgd_on_ddl(d, &m->u.message, wal_start, out, err);
+        pgd_on_message(&m->u.message, out);
+        return CDC_OK;
+    default: /* Origin, Type: nothing for the caller */
+        return CDC_OK;
+    }
+}
+
 cdc_rc
 pgd_feed(struct pgd *d, const uint8_t *msg, size_t len, cdc_lsn wal_start, struct pgd_out *out,
          struct cdc_err *err)
@@ -350,26 +378,48 @@ pgd_feed(struct pgd *d, const uint8_t *msg, size_t len, cdc_lsn wal_start, struc
     memset(out, 0, sizeof(*out));
     if (pgo_decode(msg, len, &m, err) != CDC_OK)
         return CDC_ERR_PROTO;
+    return pgd_dispatch(d, &m, wal_start, out, err);
+}
+
+void
+pgd_stream_begin(struct pgd *d, uint32_t xid, cdc_lsn commit_lsn, int64_t commit_time_us,
+                 struct pgd_out *out)
+{
+    struct pgo_begin b = {commit_lsn, commit_time_us, xid};
+
+    memset(out, 0, sizeof(*out));
+    (void) pgd_on_begin(d, &b, out);
+}
+
+cdc_rc
+pgd_feed_streamed(struct pgd *d, const uint8_t *msg, size_t len, cdc_lsn wal_start,
+                  struct pgd_out *out, struct cdc_err *err)
+{
+    struct pgo_msg m;
+
+    memset(out, 0, sizeof(*out));
+    if (pgo_decode_v2(msg, len, true, &m, err) != CDC_OK)
+        return CDC_ERR_PROTO;
     switch (m.type) {
     case PGO_MSG_BEGIN:
-        return pgd_on_begin(d, &m.u.begin, out);
     case PGO_MSG_COMMIT:
-        return pgd_on_commit(d, &m.u.commit, out, err);
-    case PGO_MSG_RELATION:
-        return pgd_on_relation(d, &m.u.relation, err);
-    case PGO_MSG_INSERT:
-    case PGO_MSG_UPDATE:
-    case PGO_MSG_DELETE:
-        return pgd_on_change(d, m.type, &m.u.change, wal_start, out, err);
-    case PGO_MSG_TRUNCATE:
-        return pgd_on_truncate(d, &m.u.truncate, wal_start, out, err);
-    case PGO_MSG_MESSAGE:
-        if (d->in_txn && (m.u.message.flags & PGO_MESSAGE_TRANSACTIONAL) != 0 &&
-            strcmp(m.u.message.prefix, PGD_DDL_PREFIX) == 0)
-            return pgd_on_ddl(d, &m.u.message, wal_start, out, err);
-        pgd_on_message(&m.u.message, out);
-        return CDC_OK;
-    default: /* Origin, Type: nothing for the caller */
-        return CDC_OK;
+    case PGO_MSG_STREAM_START:
+    case PGO_MSG_STREAM_STOP:
+    case PGO_MSG_STREAM_COMMIT:
+    case PGO_MSG_STREAM_ABORT:
+        return cdc_err_set(err, CDC_ERR_PROTO, "pgoutput: %s message inside a streamed transaction",
+                           pgo_msg_type_name(m.type));
+    default:
+        return pgd_dispatch(d, &m, wal_start, out, err);
     }
+}
+
+cdc_rc
+pgd_stream_commit(struct pgd *d, cdc_lsn commit_lsn, cdc_lsn end_lsn, struct pgd_out *out,
+                  struct cdc_err *err)
+{
+    struct pgo_commit c = {0, commit_lsn, end_lsn, d->commit_time_us};
+
+    memset(out, 0, sizeof(*out));
+    return pgd_on_commit(d, &c, out, err);
 }

@@ -91,4 +91,23 @@ struct pgd_out {
 cdc_rc pgd_feed(struct pgd *d, const uint8_t *msg, size_t len, cdc_lsn wal_start,
                 struct pgd_out *out, struct cdc_err *err) CDC_MUST_CHECK;
 
+/*
+ * Replaying a streamed transaction (protocol version 2; see pgstream.h) as
+ * one ordinary transaction once it committed:
+ * pgd_stream_begin() stands for its Begin (out: PGD_BEGIN, as for a Begin
+ * message with final_lsn commit_lsn), then pgd_feed_streamed() takes each
+ * message that was received inside its stream blocks (Relation, Type,
+ * Insert, Update, Delete, Truncate, Message, each with its xid after the type
+ * byte), numbering the changes as pgd_feed() would have numbered them in the
+ * same transaction sent whole; pgd_stream_commit() stands for its Commit
+ * (out: PGD_COMMIT with commit_lsn and end_lsn). Codes, lifetimes and thread
+ * as pgd_feed(); the changes carry the top-level xid.
+ */
+void pgd_stream_begin(struct pgd *d, uint32_t xid, cdc_lsn commit_lsn, int64_t commit_time_us,
+                      struct pgd_out *out);
+cdc_rc pgd_feed_streamed(struct pgd *d, const uint8_t *msg, size_t len, cdc_lsn wal_start,
+                         struct pgd_out *out, struct cdc_err *err) CDC_MUST_CHECK;
+cdc_rc pgd_stream_commit(struct pgd *d, cdc_lsn commit_lsn, cdc_lsn end_lsn, struct pgd_out *out,
+                         struct cdc_err *err) CDC_MUST_CHECK;
+
 #endif

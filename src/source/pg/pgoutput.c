@@ -1,5 +1,5 @@
 /*
- * pgoutput.c - decode one pgoutput (protocol version 1) message.
+ * pgoutput.c - decode one pgoutput (protocol version 1 or 2) message.
  *
  * Every read goes through `struct cur`, a cursor that checks the remaining
  * length before it touches a byte and, on failure, fills err with the message
@@ -48,24 +48,29 @@ pgo_msg_type_name(char type)
         return "Truncate";
     case PGO_MSG_MESSAGE:
         return "Message";
+    case PGO_MSG_STREAM_START:
+        return "Stream Start";
+    case PGO_MSG_STREAM_STOP:
+        return "Stream Stop";
+    case PGO_MSG_STREAM_COMMIT:
+        return "Stream Commit";
+    case PGO_MSG_STREAM_ABORT:
+        return "Stream Abort";
     default:
         return "unknown";
     }
 }
 
-/* Name of a message type of a later protocol version, or NULL. */
+/* Name of a message type of a protocol version later than `version`, or NULL. */
 static const char *
-later_proto_name(char type)
+later_proto_name(char type, int version)
 {
     switch (type) {
     case 'S':
-        return "Stream Start";
     case 'E':
-        return "Stream Stop";
     case 'c':
-        return "Stream Commit";
     case 'A':
-        return "Stream Abort";
+        return version < 2 ? pgo_msg_type_name(type) : NULL;
     case 'b':
         return "Begin Prepare";
     case 'P':
@@ -380,7 +385,59 @@ dec_message(struct cur *c, struct pgo_message *m)
 }
 
 static cdc_rc
-dec_body(struct cur *c, struct pgo_msg *out)
+dec_stream_start(struct cur *c, struct pgo_stream_start *m)
+{
+    uint8_t first;
+
+    if (cur_u32(c, &m->xid) != CDC_OK || cur_u8(c, &first) != CDC_OK)
+        return CDC_ERR_PROTO;
+    m->first_segment = first == 1;
+    return CDC_OK;
+}
+
+static cdc_rc
+dec_stream_commit(struct cur *c, struct pgo_stream_commit *m)
+{
+    if (cur_u32(c, &m->xid) != CDC_OK || cur_u8(c, &m->flags) != CDC_OK ||
+        cur_u64(c, &m->commit_lsn) != CDC_OK || cur_u64(c, &m->end_lsn) != CDC_OK ||
+        cur_time(c, &m->commit_time_us) != CDC_OK)
+        return CDC_ERR_PROTO;
+    return CDC_OK;
+}
+
+static cdc_rc
+dec_stream_abort(struct cur *c, struct pgo_stream_abort *m)
+{
+    if (cur_u32(c, &m->xid) != CDC_OK || cur_u32(c, &m->subxid) != CDC_OK)
+        return CDC_ERR_PROTO;
+    return CDC_OK;
+}
+
+/* The Stream messages of protocol version 2 (the caller checked the version). */
+static cdc_rc
+dec_stream(struct cur *c, struct pgo_msg *out)
+{
+    switch (out->type) {
+    case PGO_MSG_STREAM_START:
+        return dec_stream_start(c, &out->u.stream_start);
+    case PGO_MSG_STREAM_COMMIT:
+        return dec_stream_commit(c, &out->u.stream_commit);
+    case PGO_MSG_STREAM_ABORT:
+        return dec_stream_abort(c, &out->u.stream_abort);
+    default: /* Stream Stop: no fields */
+        return CDC_OK;
+    }
+}
+
+/* Whether a message of this type carries an xid when sent inside a stream (protocol 2). */
+static bool
+has_stream_xid(char type)
+{
+    return strchr("RYIUDTM", type) != NULL;
+}
+
+static cdc_rc
+dec_body(struct cur *c, struct pgo_msg *out, int version)
 {
     char repr[24];
     const char *later;
@@ -404,19 +461,27 @@ dec_body(struct cur *c, struct pgo_msg *out)
         return dec_truncate(c, &out->u.truncate);
     case PGO_MSG_MESSAGE:
         return dec_message(c, &out->u.message);
+    case PGO_MSG_STREAM_START:
+    case PGO_MSG_STREAM_STOP:
+    case PGO_MSG_STREAM_COMMIT:
+    case PGO_MSG_STREAM_ABORT:
+        if (version >= 2)
+            return dec_stream(c, out);
+        /* fall through */
     default:
-        later = later_proto_name(out->type);
+        later = later_proto_name(out->type, version);
         if (later != NULL)
             return cdc_err_set(c->err, CDC_ERR_PROTO,
-                               "pgoutput: %s message %s is not part of protocol version 1", later,
-                               byte_repr((uint8_t) out->type, repr, sizeof(repr)));
+                               "pgoutput: %s message %s is not part of protocol version %d", later,
+                               byte_repr((uint8_t) out->type, repr, sizeof(repr)), version);
         return cdc_err_set(c->err, CDC_ERR_PROTO, "pgoutput: unknown message type %s at offset 0",
                            byte_repr((uint8_t) out->type, repr, sizeof(repr)));
     }
 }
 
-cdc_rc
-pgo_decode(const uint8_t *msg, size_t len, struct pgo_msg *out, struct cdc_err *err)
+static cdc_rc
+decode(const uint8_t *msg, size_t len, int version, bool in_stream, struct pgo_msg *out,
+       struct cdc_err *err)
 {
     struct cur c = {msg, len, 0, 0, err};
     uint8_t type;
@@ -428,13 +493,28 @@ pgo_decode(const uint8_t *msg, size_t len, struct pgo_msg *out, struct cdc_err *
     memset(out, 0, sizeof(*out));
     out->type = (char) type;
     c.type = (char) type;
-    if (dec_body(&c, out) != CDC_OK)
+    if (in_stream && has_stream_xid(c.type) && cur_u32(&c, &out->xid) != CDC_OK)
+        return CDC_ERR_PROTO;
+    if (dec_body(&c, out, version) != CDC_OK)
         return CDC_ERR_PROTO;
     if (c.off != c.len)
         return cdc_err_set(err, CDC_ERR_PROTO,
                            "pgoutput: %zu unexpected trailing bytes in %s message at offset %zu",
                            c.len - c.off, pgo_msg_type_name(c.type), c.off);
     return CDC_OK;
+}
+
+cdc_rc
+pgo_decode(const uint8_t *msg, size_t len, struct pgo_msg *out, struct cdc_err *err)
+{
+    return decode(msg, len, 1, false, out, err);
+}
+
+cdc_rc
+pgo_decode_v2(const uint8_t *msg, size_t len, bool in_stream, struct pgo_msg *out,
+              struct cdc_err *err)
+{
+    return decode(msg, len, 2, in_stream, out, err);
 }
 
 void

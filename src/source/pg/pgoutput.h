@@ -1,7 +1,11 @@
 /*
  * pgoutput.h - a pure decoder for one PostgreSQL pgoutput logical replication
  * message, protocol version 1 (PostgreSQL 15): Begin, Commit, Origin,
- * Relation, Type, Insert, Update, Delete, Truncate and Message.
+ * Relation, Type, Insert, Update, Delete, Truncate and Message; and version 2
+ * (PostgreSQL 14+, `streaming 'on'`), which adds Stream Start, Stream Stop,
+ * Stream Commit and Stream Abort, and an xid after the type byte of Relation,
+ * Type, Insert, Update, Delete, Truncate and Message when they are sent
+ * between a Stream Start and its Stream Stop (pgo_decode_v2()).
  *
  * Input is the payload of one XLogData ('w') CopyData message, after its
  * 25-byte header (pgsrc strips it). pgo_decode() reads it through a
@@ -39,6 +43,11 @@ enum pgo_msg_type {
     PGO_MSG_DELETE = 'D',
     PGO_MSG_TRUNCATE = 'T',
     PGO_MSG_MESSAGE = 'M',
+    /* protocol version 2: streamed (in-progress) transactions */
+    PGO_MSG_STREAM_START = 'S',
+    PGO_MSG_STREAM_STOP = 'E',
+    PGO_MSG_STREAM_COMMIT = 'c',
+    PGO_MSG_STREAM_ABORT = 'A',
 };
 
 /* Kinds of one column value in TupleData. */
@@ -147,9 +156,32 @@ struct pgo_message {
     uint32_t content_len;
 };
 
+/* Stream Start: the chunk of a streamed transaction that follows (until Stream Stop). */
+struct pgo_stream_start {
+    uint32_t xid;       /* the top-level transaction */
+    bool first_segment; /* the first chunk of this transaction in this session */
+};
+
+/* Stream Commit: a streamed transaction committed. */
+struct pgo_stream_commit {
+    uint32_t xid;           /* the top-level transaction */
+    uint8_t flags;          /* unused, 0 */
+    cdc_lsn commit_lsn;     /* LSN of the commit record */
+    cdc_lsn end_lsn;        /* end of the commit record: where streaming resumes */
+    int64_t commit_time_us; /* microseconds since the Unix epoch */
+};
+
+/* Stream Abort: a streamed transaction, or one of its subtransactions, aborted. */
+struct pgo_stream_abort {
+    uint32_t xid;    /* the top-level transaction */
+    uint32_t subxid; /* the aborted subtransaction; == xid when the whole transaction aborted */
+};
+
 /* One decoded message: `type` says which member of `u` is valid. */
 struct pgo_msg {
-    char type; /* enum pgo_msg_type */
+    char type;    /* enum pgo_msg_type */
+    uint32_t xid; /* pgo_decode_v2() in a stream: the xid of the (sub)transaction of a Relation,
+                     Type, Insert, Update, Delete, Truncate or Message; 0 otherwise */
     union {
         struct pgo_begin begin;
         struct pgo_commit commit;
@@ -159,6 +191,9 @@ struct pgo_msg {
         struct pgo_change change; /* Insert, Update, Delete */
         struct pgo_truncate truncate;
         struct pgo_message message;
+        struct pgo_stream_start stream_start;
+        struct pgo_stream_commit stream_commit;
+        struct pgo_stream_abort stream_abort;
     } u;
 };
 
@@ -174,6 +209,17 @@ struct pgo_msg {
  */
 cdc_rc pgo_decode(const uint8_t *msg, size_t len, struct pgo_msg *out,
                   struct cdc_err *err) CDC_MUST_CHECK;
+
+/*
+ * pgo_decode() for protocol version 2: it also accepts the four Stream
+ * messages, and in_stream says that the message was sent between a Stream
+ * Start and its Stream Stop, where Relation, Type, Insert, Update, Delete,
+ * Truncate and Message carry the xid of their (sub)transaction after the type
+ * byte (out->xid). Messages of later versions (two-phase) are refused as by
+ * pgo_decode(). Pure and reentrant.
+ */
+cdc_rc pgo_decode_v2(const uint8_t *msg, size_t len, bool in_stream, struct pgo_msg *out,
+                     struct cdc_err *err) CDC_MUST_CHECK;
 
 /* "Insert", "Begin", ... or "unknown" for a message type byte. */
 const char *pgo_msg_type_name(char type);

@@ -9,10 +9,19 @@
  * filter; and every relation is also judged here, once per Relation message
  * (cdc_relation.excluded), so that a wider or hand-made publication is
  * filtered in the daemon.
+ *
+ * Streamed transactions (protocol 2, pgstream.h) are spilled as they arrive
+ * (SRC_SPILLED) and, at their Stream Commit, replayed from the spill file
+ * through the decoder as one ordinary transaction: BEGIN with the commit
+ * LSN and time, CHANGES, COMMIT with the end LSN. During a replay nothing is
+ * read from the server (its messages wait in the socket); a standby status
+ * update is sent when due, so wal_sender_timeout does not end the session.
  */
 #include "aws/awscreds.h"
 #include "source/pg/pgdecode.h"
+#include "source/pg/pgspill.h"
 #include "source/pg/pgsrc.h"
+#include "source/pg/pgstream.h"
 #include "source/source.h"
 #include "transform/filter.h"
 
@@ -20,12 +29,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Replayed messages between two checks of the standby status timer. */
+#define PGSOURCE_REPLAY_STATUS_EVERY 1024
+
 struct pgsource {
     struct pgsrc *src;
     struct pgd *dec;
     struct filter *filter;       /* cdc.table_filters, cdc.table_excludes */
     struct filter_pub_plan plan; /* the publication they call for */
+    struct pgstream *streams;    /* streamed transactions not yet committed, and the replay */
     bool in_txn;
+    cdc_lsn replay_end;    /* the replayed transaction's end LSN (its Stream Commit's) */
+    cdc_lsn replay_commit; /* ... and its commit LSN */
+    unsigned replay_count; /* messages replayed since the last status check */
 };
 
 /*
@@ -97,6 +113,7 @@ pgsource_connect(struct source *s, bool create_slot, struct pgsrc_slot_info *slo
     po.pub_objects = objs;
     po.n_pub_objects = ps->plan.n;
     po.create_slot = create_slot;
+    po.streaming = c->cdc.pg_streaming;
     rc = pgsrc_create(&ps->src, &po, err);
     free(objs);
     if (rc != CDC_OK)
@@ -197,6 +214,20 @@ pgsource_decide(struct source *s, const struct pgsrc_slot_info *slot,
     return CDC_OK;
 }
 
+/* The streamed transactions' state; spill files an earlier process left are removed. */
+static cdc_rc
+pgsource_streams(struct source *s, struct cdc_err *err)
+{
+    const struct cdc_config *c = s->cfg;
+    struct pgsource *ps = s->impl;
+    struct pgstream_opts so = {c->cdc.spill_dir, c->cdc.slot_name,
+                               (uint64_t) c->cdc.spill_max_bytes};
+
+    /* files are unlinked once open: only a crash between the two calls leaves one */
+    (void) pgspill_sweep(so.dir, so.tag, NULL, NULL);
+    return pgstream_create(&ps->streams, &so, err);
+}
+
 static cdc_rc
 pgsource_prepare(struct source *s, const struct ckpt_record *ckpt, const char *ckpt_desc,
                  bool accept, struct ckpt_record *rec, struct src_start *start, struct cdc_err *err)
@@ -230,6 +261,9 @@ pgsource_prepare(struct source *s, const struct ckpt_record *ckpt, const char *c
     if (rc != CDC_OK)
         return rc;
     pgd_set_relation_hook(ps->dec, pgsource_on_relation, s);
+    rc = pgsource_streams(s, err);
+    if (rc != CDC_OK)
+        return rc;
     pgsrc_set_flushed(ps->src, slot.confirmed_flush);
     return CDC_OK;
 }
@@ -242,37 +276,95 @@ pgsource_start(struct source *s, cdc_lsn pos, struct cdc_err *err)
     return pgsrc_start(ps->src, pos, err);
 }
 
+/* What a decoded message means for the pipeline. */
+static void
+pgsource_map(struct pgsource *ps, const struct pgd_out *d, struct src_out *out)
+{
+    switch (d->kind) {
+    case PGD_BEGIN:
+        ps->in_txn = true;
+        out->kind = SRC_BEGIN;
+        out->key = d->commit_lsn;
+        out->commit_time_us = d->commit_time_us;
+        break;
+    case PGD_CHANGES:
+        out->kind = SRC_CHANGES;
+        out->changes = d->changes;
+        out->n_changes = d->n_changes;
+        break;
+    case PGD_COMMIT:
+        ps->in_txn = false;
+        out->kind = SRC_COMMIT;
+        out->end = d->end_lsn;
+        break;
+    default:
+        break;
+    }
+}
+
+/*
+ * The next piece of the streamed transaction being replayed: its changes one
+ * message at a time, then its COMMIT. Messages that give the pipeline nothing
+ * (Relation, other logical messages) are passed over in the same call.
+ */
+static cdc_rc
+pgsource_replay(struct pgsource *ps, struct src_out *out, struct cdc_err *err)
+{
+    struct pgspill_rec rec;
+    struct pgd_out d;
+    bool end;
+    cdc_rc rc;
+
+    while (out->kind == SRC_NONE) {
+        if (++ps->replay_count >= PGSOURCE_REPLAY_STATUS_EVERY) {
+            /* we are not reading: keep the walsender's wal_sender_timeout from ending us */
+            ps->replay_count = 0;
+            rc = pgsrc_send_status(ps->src, false, err);
+            if (rc != CDC_OK)
+                return rc;
+        }
+        rc = pgstream_replay_next(ps->streams, &rec, &end, err);
+        if (rc != CDC_OK)
+            return rc;
+        if (end)
+            rc = pgd_stream_commit(ps->dec, ps->replay_commit, ps->replay_end, &d, err);
+        else
+            rc = pgd_feed_streamed(ps->dec, rec.msg, rec.len, rec.lsn, &d, err);
+        if (rc != CDC_OK)
+            return rc;
+        pgsource_map(ps, &d, out);
+    }
+    return CDC_OK;
+}
+
 /* A pgoutput message: what it means for the pipeline. */
 static cdc_rc
 pgsource_data(struct pgsource *ps, const struct pgsrc_msg *m, struct src_out *out,
               struct cdc_err *err)
 {
+    struct pgstream_out so;
     struct pgd_out d;
     cdc_rc rc;
 
+    rc = pgstream_feed(ps->streams, m->data, m->len, m->wal_start, &so, err);
+    if (rc != CDC_OK)
+        return rc;
+    if (so.kind == PGSTREAM_KEPT) {
+        out->kind = SRC_SPILLED;
+        return CDC_OK;
+    }
+    if (so.kind == PGSTREAM_COMMIT) {
+        ps->replay_commit = so.commit_lsn;
+        ps->replay_end = so.end_lsn;
+        ps->replay_count = 0;
+        pgd_stream_begin(ps->dec, so.xid, so.commit_lsn, so.commit_time_us, &d);
+        pgsource_map(ps, &d, out);
+        return CDC_OK;
+    }
     rc = pgd_feed(ps->dec, m->data, m->len, m->wal_start, &d, err);
     if (rc != CDC_OK)
         return rc;
-    switch (d.kind) {
-    case PGD_BEGIN:
-        ps->in_txn = true;
-        out->kind = SRC_BEGIN;
-        out->key = d.commit_lsn;
-        out->commit_time_us = d.commit_time_us;
-        break;
-    case PGD_CHANGES:
-        out->kind = SRC_CHANGES;
-        out->changes = d.changes;
-        out->n_changes = d.n_changes;
-        break;
-    case PGD_COMMIT:
-        ps->in_txn = false;
-        out->kind = SRC_COMMIT;
-        out->end = d.end_lsn;
-        break;
-    default:
-        break;
-    }
+    pgsource_map(ps, &d, out);
     return CDC_OK;
 }
 
@@ -284,13 +376,19 @@ pgsource_next(struct source *s, int timeout_ms, struct src_out *out, struct cdc_
     cdc_rc rc;
 
     memset(out, 0, sizeof(*out));
+    if (pgstream_replaying(ps->streams))
+        return pgsource_replay(ps, out, err);
     rc = pgsrc_read(ps->src, timeout_ms, &m, err);
     if (rc != CDC_OK)
         return rc;
     if (m.kind == PGSRC_DATA)
         return pgsource_data(ps, &m, out, err);
-    if (m.kind == PGSRC_KEEPALIVE && !ps->in_txn) {
-        /* an idle server: everything before its position has been delivered */
+    /*
+     * An idle server: everything before its position has been delivered. Not
+     * while a streamed transaction is open: our confirmed position then stays
+     * where it was before its chunks began (docs/ARCHITECTURE.md).
+     */
+    if (m.kind == PGSRC_KEEPALIVE && !ps->in_txn && pgstream_open(ps->streams) == 0) {
         out->kind = SRC_IDLE;
         out->end = m.wal_end;
     }
@@ -355,6 +453,7 @@ pgsource_destroy(struct source *s)
     pgd_destroy(ps->dec);
     filter_pub_plan_free(&ps->plan);
     filter_destroy(ps->filter);
+    pgstream_destroy(ps->streams);
     free(ps);
 }
 

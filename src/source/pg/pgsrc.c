@@ -62,6 +62,7 @@ struct pgsrc {
     bool create_publication;
     int status_interval_ms;
     int connect_timeout_s;
+    bool streaming_opt;     /* opts.streaming */
     bool streaming;         /* between a successful START_REPLICATION and the end of the copy */
     char *copybuf;          /* the last message from PQgetCopyData, freed on the next read */
     cdc_lsn received;       /* highest WAL end seen in XLogData or keepalives */
@@ -396,6 +397,7 @@ pgsrc_opts_init(struct pgsrc_opts *o)
     o->status_interval_ms = 10000;
     o->application_name = "cdc-handler";
     o->connect_timeout_s = 10;
+    o->streaming = true;
 }
 
 /* Slot names are [a-z0-9_]{1,63} (ReplicationSlotValidateName): no quoting needed. */
@@ -491,6 +493,7 @@ pgsrc_copy_opts(struct pgsrc *src, const struct pgsrc_opts *o, struct cdc_err *e
     src->create_publication = o->create_publication;
     src->status_interval_ms = o->status_interval_ms;
     src->connect_timeout_s = o->connect_timeout_s;
+    src->streaming_opt = o->streaming;
     if (oom)
         return cdc_err_set(err, CDC_ERR_NOMEM, "out of memory copying source options");
     return CDC_OK;
@@ -995,14 +998,17 @@ static cdc_rc
 pgsrc_start_command(struct pgsrc *src, cdc_lsn start_lsn, struct cdc_buf *b, struct cdc_err *err)
 {
     char *ident = PQescapeIdentifier(src->repl, src->publication, strlen(src->publication));
+    /* proto 2 streams transactions larger than logical_decoding_work_mem before they commit */
+    bool stream = src->streaming_opt && PQserverVersion(src->repl) >= 140000;
 
     if (ident == NULL)
         return pgsrc_fail(src->password, err, CDC_ERR_CONFIG, "invalid publication name: %s",
                           PQerrorMessage(src->repl));
+
     cdc_buf_printf(b,
                    "START_REPLICATION SLOT %s LOGICAL " CDC_LSN_FMT
-                   " (proto_version '1', publication_names '",
-                   src->slot, CDC_LSN_ARGS(start_lsn));
+                   " (proto_version '%d', publication_names '",
+                   src->slot, CDC_LSN_ARGS(start_lsn), stream ? 2 : 1);
     for (const char *p = ident; *p != '\0'; p++) {
         if (*p == '\'')
             cdc_buf_putc(b, '\'');
@@ -1012,6 +1018,8 @@ pgsrc_start_command(struct pgsrc *src, cdc_lsn start_lsn, struct cdc_buf *b, str
     /* logical decoding messages (setup-ddl's DDL events), an option of pgoutput 14+ */
     if (PQserverVersion(src->repl) >= 140000)
         cdc_buf_puts(b, ", messages 'true'");
+    if (stream)
+        cdc_buf_puts(b, ", streaming 'on'");
     cdc_buf_putc(b, ')');
     PQfreemem(ident);
     if (!cdc_buf_ok(b))

@@ -84,6 +84,8 @@ struct pgsrc_opts {
     int status_interval_ms;       /* standby status update period, default 10000 */
     const char *application_name; /* shown in pg_stat_activity, default "cdc-handler" */
     int connect_timeout_s;        /* libpq connect_timeout, default 10 */
+    bool streaming; /* on PostgreSQL 14+, pgoutput proto_version 2 with streaming 'on': large
+                       in-progress transactions arrive in chunks (pgstream.h); default true */
 };
 
 /* What pgsrc_prepare() and pgsrc_slot_info() report. */
@@ -166,7 +168,9 @@ cdc_rc pgsrc_slot_info(struct pgsrc *src, struct pgsrc_slot_info *out,
 
 /*
  * START_REPLICATION from start_lsn (CDC_LSN_INVALID: the slot's
- * confirmed_flush) with pgoutput proto_version 1 and our publication.
+ * confirmed_flush) with our publication and pgoutput proto_version 1, or
+ * proto_version 2 with streaming 'on' when opts.streaming and the server is
+ * 14 or later.
  * The server never streams a transaction that committed before the slot's
  * confirmed_flush, whatever start_lsn says. CDC_ERR_RETRY when the slot is in
  * use by another walsender or the connection is lost; CDC_ERR_FATAL for other
