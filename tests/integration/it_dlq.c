@@ -203,16 +203,27 @@ static void
 test_pg_row_over_max_payload_is_dead_lettered_when_the_bucket_is_full(void **state)
 {
     const char *name = "it_dlq_full";
-    const char *extra[] = {"--exit-when-idle", "1500", "-X", "cdc.claim_check_bucket=itdlq_full",
+    char port[32], prom[48];
+    const char *extra[] = {"--exit-when-idle",
+                           "5000",
+                           "-X",
+                           "cdc.claim_check_bucket=itdlq_full",
+                           "-X",
+                           port,
+                           "-X",
+                           prom,
                            NULL};
     char dlq_subj[256], subj[256];
     struct it_msgs ms;
     natsMsg *m;
     PGconn *c;
     pid_t pid;
-    char *log;
+    char *log, *body;
+    int http = it_free_port(), status;
 
     (void) state;
+    snprintf(port, sizeof(port), "server.port=%d", http);
+    snprintf(prom, sizeof(prom), "monitoring.prometheus.port=%d", http);
     make_full_bucket("itdlq_full");
     c = it_fresh_db(name);
     it_sql(c, "CREATE TABLE big (id int PRIMARY KEY, v text)");
@@ -220,6 +231,16 @@ test_pg_row_over_max_payload_is_dead_lettered_when_the_bucket_is_full(void **sta
     it_wait_slot_active(c, name);
     it_sql(c, "INSERT INTO big VALUES (1, " BIG_SQL ")");
     it_sql(c, "INSERT INTO big VALUES (2, 'after the dead letter')");
+    assert_int_equal(it_wait_stream_count(name, 2, 30000), 2);
+    /* the dead letter is counted, by reason; no claim check was stored */
+    body = it_http_get(http, "/metrics", &status);
+    assert_int_equal(status, 200);
+    assert_non_null(
+        strstr(body, "cdc_dlq_events_total{source=\"it_dlq_full\",reason=\"too_large\"} 1\n"));
+    assert_non_null(
+        strstr(body, "cdc_dlq_events_total{source=\"it_dlq_full\",reason=\"rejected\"} 0\n"));
+    assert_non_null(strstr(body, "cdc_claim_checks_total{source=\"it_dlq_full\"} 0\n"));
+    free(body);
     expect_clean_exit(pid);
 
     it_read_stream(name, &ms);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -712,6 +713,8 @@ it_proxy_start(int target_port)
     if (p.pid == 0) {
         int fd;
 
+        /* a test that fails before it_proxy_stop() must not leave the proxy behind */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         snprintf(logpath, sizeof(logpath), "%s/faultproxy-%d.log", it_env("CDC_IT_TMP"),
                  target_port);
         fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
