@@ -96,6 +96,7 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_INT("cdc.max_retry_attempts", cdc.max_retry_attempts, "MAX_RETRY_ATTEMPTS", 0, INT_MAX),
     K_INT("cdc.batch_size", cdc.batch_size, "BATCH_SIZE", 1, INT_MAX),
     K_DUR("cdc.batch_timeout", cdc.batch_timeout_ms, "BATCH_TIMEOUT", 0),
+    K_SIZE("cdc.max_buffer_bytes", cdc.max_buffer_bytes, NULL),
     K_DUR("cdc.tolerable_downtime", cdc.tolerable_downtime_ms, NULL, 0),
     K_DUR("cdc.heartbeat_interval", cdc.heartbeat_interval_ms, NULL, 0),
     K_LIST("cdc.table_filters", cdc.table_filters, NULL),
@@ -338,6 +339,7 @@ cfg_init(struct cdc_config *cfg)
     cfg_set_default_str(&cfg->monitoring.log_level, "info");
     cfg->monitoring.log_format = CFG_LOG_JSON;
     cfg->monitoring.memory_limit_bytes = 0;
+    cfg->cdc.max_buffer_bytes = 64 * 1024 * 1024;
     cfg->cdc.breaker_threshold = 5;
     cfg->cdc.breaker_cooldown_ms = 30000;
 }

@@ -258,6 +258,7 @@ open_sink(struct pipeline *p, struct cdc_err *err)
     so.replicas = c->nats.stream_replicas;
     so.duplicate_window_ms = c->nats.duplicate_window_ms;
     so.max_pending = c->cdc.batch_size;
+    so.max_buffer_bytes = c->cdc.max_buffer_bytes;
     /* the design's "request_timeout": how long a publish waits for its PubAck before a resend */
     so.ack_timeout_ms = c->nats.request_timeout_ms;
     /* an event the stream refuses goes to the dead-letter queue; one refused with passing

@@ -732,6 +732,60 @@ publisher_join(struct publisher *pb)
 }
 
 /*
+ * The byte bound (max_buffer_bytes): with 1,000 bytes allowed and 100-byte messages, the
+ * eleventh publish waits while the server does not answer, although the window (max_pending)
+ * has room; a message larger than the bound goes through when nothing is in flight.
+ */
+static void
+test_jssink_publish_blocks_on_the_byte_bound(void **state)
+{
+    struct priv_nats *p = priv_nats_fresh();
+    const char *urls[1];
+    struct acks *a = calloc(1, sizeof(*a));
+    struct jssink_opts o;
+    struct jssink *s = NULL;
+    struct cdc_err err;
+    char body[2048];
+    int64_t t0, took;
+
+    (void) state;
+    priv_nats_start(p);
+    urls[0] = p->url;
+    sink_opts(&o, urls, "ITJS_BYTES", "itjs14", a);
+    o.max_pending = 1000;
+    o.max_buffer_bytes = 1000;
+    o.ack_timeout_ms = 5000;
+    o.publish_deadline_ms = 700;
+    if (jssink_create(&s, &o, &err) != CDC_OK)
+        fail_msg("jssink_create: %s", err.msg);
+    memset(body, 'x', sizeof(body));
+    /* alone in flight, a message larger than the bound goes */
+    assert_int_equal(jssink_publish(s, "itjs14.x", "id-0", body, 1500, NULL, 0, &err), CDC_OK);
+    assert_int_equal(jssink_flush(s, 10000, &err), CDC_OK);
+    it_freeze(p->pid);
+    for (int i = 1; i <= 10; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "id-%d", i);
+        assert_int_equal(jssink_publish(s, "itjs14.x", id, body, 100, NULL, 0, &err), CDC_OK);
+    }
+    t0 = it_now_ms();
+    assert_int_equal(jssink_publish(s, "itjs14.x", "id-11", body, 100, NULL, 0, &err),
+                     CDC_ERR_RETRY);
+    took = it_now_ms() - t0;
+    print_message("byte bound: the 11th publish waited %lld ms: %s\n", (long long) took, err.msg);
+    assert_true(took >= 700 && took < 3000);
+    assert_non_null(strstr(err.msg, "10 publishes unacknowledged"));
+    kill(p->pid, SIGCONT);
+    assert_int_equal(jssink_publish(s, "itjs14.x", "id-11", body, 100, NULL, 0, &err), CDC_OK);
+    assert_int_equal(jssink_flush(s, 20000, &err), CDC_OK);
+    assert_acked_once(a, 12);
+    jssink_destroy(s);
+    priv_nats_cleanup(p);
+    free(a);
+}
+
+/*
  * The server stops answering (SIGSTOP) in the middle of a load: acks time
  * out, publishing blocks (nothing new is sent behind a failure) until the
  * server is back, the failed messages are resent under the same ids, oldest
@@ -826,6 +880,7 @@ main(void)
                                   priv_nats_teardown),
         cmocka_unit_test_teardown(test_jssink_publish_blocks_on_full_window_then_retry,
                                   priv_nats_teardown),
+        cmocka_unit_test_teardown(test_jssink_publish_blocks_on_the_byte_bound, priv_nats_teardown),
         cmocka_unit_test_teardown(test_jssink_resends_after_server_stall_without_duplicates,
                                   priv_nats_teardown),
         cmocka_unit_test_teardown(test_jssink_survives_server_restart_without_loss_or_duplicates,

@@ -194,6 +194,7 @@ test_cfg_init_sets_documented_defaults(void **state)
     assert_int_equal(c.cdc.max_retry_attempts, 3);
     assert_int_equal(c.cdc.batch_size, 1000);
     assert_int_equal(c.cdc.batch_timeout_ms, 5000);
+    assert_int_equal(c.cdc.max_buffer_bytes, 64 * 1024 * 1024);
     assert_int_equal(c.cdc.table_filters.n, 0);
     assert_int_equal(c.cdc.table_excludes.n, 0);
     {
@@ -254,6 +255,7 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.max_retry_attempts",
                                        "cdc.batch_size",
                                        "cdc.batch_timeout",
+                                       "cdc.max_buffer_bytes",
                                        "cdc.tolerable_downtime",
                                        "cdc.heartbeat_interval",
                                        "cdc.table_filters",
@@ -1234,6 +1236,7 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  max_retry_attempts: 3\n"
                              "  batch_size: 1000\n"
                              "  batch_timeout: 5s\n"
+                             "  max_buffer_bytes: 67108864\n"
                              "  tolerable_downtime: 24h\n"
                              "  heartbeat_interval: 1m\n"
                              "  table_filters: []\n"

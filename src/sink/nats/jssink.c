@@ -1064,6 +1064,13 @@ try_publish(struct jssink *s, natsMsg **m, bool is_dlq, enum jssink_dlq_kind kin
         pthread_mutex_unlock(&s->lock);
         return NATS_ILLEGAL_STATE;
     }
+    /* the byte bound: wait for acks, unless nothing is in flight (one large event still goes) */
+    if (s->o.max_buffer_bytes > 0 && s->inflight > 0 &&
+        atomic_load(&s->pending_bytes) + (uint64_t) natsMsg_GetDataLength(*m) >
+            (uint64_t) s->o.max_buffer_bytes) {
+        pthread_mutex_unlock(&s->lock);
+        return NATS_ILLEGAL_STATE;
+    }
     if (!ring_push(s, *m)) {
         pthread_mutex_unlock(&s->lock);
         return NATS_NO_MEMORY;

@@ -84,8 +84,10 @@ struct jssink_opts {
     bool storage_memory;          /* memory storage instead of file (new streams only) */
     int replicas;                 /* new streams only, default 1 */
     int64_t duplicate_window_ms;  /* new streams only, default 120000 */
-    int max_pending;        /* publishes in flight before jssink_publish blocks, default 1000 */
-    int64_t ack_timeout_ms; /* a publish not acked by then is resent, default 5000 */
+    int max_pending;          /* publishes in flight before jssink_publish blocks, default 1000 */
+    int64_t max_buffer_bytes; /* payload bytes unacknowledged before jssink_publish blocks (a
+                                 message still goes when nothing is in flight); 0: no bound */
+    int64_t ack_timeout_ms;   /* a publish not acked by then is resent, default 5000 */
     int64_t
         publish_deadline_ms; /* jssink_publish gives up (CDC_ERR_RETRY) after this, default 30000 */
     int64_t retry_base_ms;   /* resend backoff: first ceiling, default 100 */
