@@ -262,7 +262,8 @@ supervise(struct pipeline_opts *po)
     struct pipeline_result res;
     struct cdc_err err;
 
-    backoff_init(&bo, 1000, 8000, (uint64_t) time(NULL) ^ (uint64_t) getpid());
+    backoff_init(&bo, po->cfg->cdc.retry_backoff_base_ms, po->cfg->cdc.retry_backoff_max_ms,
+                 (uint64_t) time(NULL) ^ (uint64_t) getpid());
     for (;;) {
         cdc_rc rc;
 

@@ -94,6 +94,8 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
              "CHECKPOINT_ENCRYPTION_KEY"),
     K_STR("cdc.checkpoint_encryption_key_file", cdc.checkpoint_encryption_key_file, NULL),
     K_INT("cdc.max_retry_attempts", cdc.max_retry_attempts, "MAX_RETRY_ATTEMPTS", 0, INT_MAX),
+    K_DUR("cdc.retry_backoff_base", cdc.retry_backoff_base_ms, NULL, 1),
+    K_DUR("cdc.retry_backoff_max", cdc.retry_backoff_max_ms, NULL, 1),
     K_INT("cdc.batch_size", cdc.batch_size, "BATCH_SIZE", 1, INT_MAX),
     K_DUR("cdc.batch_timeout", cdc.batch_timeout_ms, "BATCH_TIMEOUT", 0),
     K_SIZE("cdc.max_buffer_bytes", cdc.max_buffer_bytes, NULL),
@@ -340,6 +342,8 @@ cfg_init(struct cdc_config *cfg)
     cfg->monitoring.log_format = CFG_LOG_JSON;
     cfg->monitoring.memory_limit_bytes = 0;
     cfg->cdc.max_buffer_bytes = 64 * 1024 * 1024;
+    cfg->cdc.retry_backoff_base_ms = 1000; /* the design's 1, 2, 4, 8 s */
+    cfg->cdc.retry_backoff_max_ms = 8000;
     cfg->cdc.breaker_threshold = 5;
     cfg->cdc.breaker_cooldown_ms = 30000;
 }

@@ -54,7 +54,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 67
+#define CFG_NKEYS 69
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -157,11 +157,14 @@ struct cdc_config {
         bool pg_streaming;           /* cdc.pg_streaming, default true: on PostgreSQL 14+, receive
                                         large transactions while they run (pgoutput streaming) and
                                         spill them to cdc.spill_dir until they commit */
-        int64_t max_buffer_bytes;    /* cdc.max_buffer_bytes, default 64 MiB, 0: none: event bytes
-                                        published and not yet acked before reading pauses */
-        char *spill_dir;             /* cdc.spill_dir, default "": $TMPDIR, else /tmp */
-        int64_t spill_max_bytes;     /* cdc.spill_max_bytes, default 0: no limit; the largest spill
-                                        file of one transaction (beyond: a fatal error) */
+        int64_t retry_backoff_base_ms; /* cdc.retry_backoff_base, default 1s: the first ceiling of
+                                          the full-jitter backoff between runs */
+        int64_t retry_backoff_max_ms;  /* cdc.retry_backoff_max, default 8s: its largest ceiling */
+        int64_t max_buffer_bytes;      /* cdc.max_buffer_bytes, default 64 MiB, 0: none: event bytes
+                                          published and not yet acked before reading pauses */
+        char *spill_dir;               /* cdc.spill_dir, default "": $TMPDIR, else /tmp */
+        int64_t spill_max_bytes; /* cdc.spill_max_bytes, default 0: no limit; the largest spill
+                                    file of one transaction (beyond: a fatal error) */
     } cdc;
 
     struct {

@@ -596,6 +596,11 @@ cfg_check(const struct cdc_config *cfg, FILE *errout, struct cdc_err *err)
     chk_slot_name(&ck);
     chk_source_name(&ck);
     chk_claim_bucket(&ck);
+    if (cfg->cdc.retry_backoff_max_ms < cfg->cdc.retry_backoff_base_ms)
+        chk_problem(&ck, chk_key("cdc.retry_backoff_max"), 0,
+                    "must be at least cdc.retry_backoff_base (%lld ms), got %lld ms",
+                    (long long) cfg->cdc.retry_backoff_base_ms,
+                    (long long) cfg->cdc.retry_backoff_max_ms);
     chk_patterns(&ck, "cdc.table_filters", &cfg->cdc.table_filters);
     chk_patterns(&ck, "cdc.table_excludes", &cfg->cdc.table_excludes);
     chk_operations(&ck);

@@ -80,6 +80,43 @@ test_unreachable_nats_is_retried_with_backoff(void **state)
     check_unreachable("it_nonats", extra, "could not connect to NATS at nats://127.0.0.1:1");
 }
 
+/* cdc.retry_backoff_base / _max set the supervisor's full-jitter backoff: every delay within it. */
+static void
+test_retry_backoff_comes_from_the_config(void **state)
+{
+    const char *name = "it_backoff";
+    const char *extra[] = {"-X", "rds.port=1",
+                           "-X", "cdc.retry_backoff_base=100ms",
+                           "-X", "cdc.retry_backoff_max=200ms",
+                           "-X", "cdc.circuit_breaker.failure_threshold=0",
+                           NULL};
+    int n = 0, max_ms = 0;
+    char *log;
+    pid_t pid;
+
+    (void) state;
+    unlink(it_daemon_log(name));
+    pid = it_daemon_start("cdc_test", name, extra);
+    sleep(3);
+    kill(pid, SIGTERM);
+    assert_int_equal(it_daemon_wait(pid, 5000), 0);
+    log = it_slurp(it_daemon_log(name));
+    for (const char *q = strstr(log, "retrying in "); q != NULL;
+         q = strstr(q + 1, "retrying in ")) {
+        int ms = atoi(q + strlen("retrying in "));
+
+        n++;
+        if (ms > max_ms)
+            max_ms = ms;
+    }
+    print_message("%d retries in 3 s, the longest delay %d ms (ceiling 200 ms)\n", n, max_ms);
+    free(log);
+    /* error lines are rate-limited to 5 per 10 s, so 5 are seen; under the default 1-2-4-8 s
+       ceilings five delays all under 200 ms would have a chance of about 1 in 10^6 */
+    assert_true(n >= 5);
+    assert_true(max_ms <= 200);
+}
+
 static void
 test_sigterm_checkpoints_confirms_and_restarts_without_duplicates(void **state)
 {
@@ -355,6 +392,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unreachable_postgres_is_retried_with_backoff),
         cmocka_unit_test(test_unreachable_nats_is_retried_with_backoff),
+        cmocka_unit_test(test_retry_backoff_comes_from_the_config),
         cmocka_unit_test(test_sigterm_checkpoints_confirms_and_restarts_without_duplicates),
         cmocka_unit_test(test_sigterm_with_unacked_events_exits_nonzero_and_confirms_nothing_more),
         cmocka_unit_test(test_slot_ahead_of_checkpoint_is_refused_unless_accepted),

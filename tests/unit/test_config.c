@@ -253,6 +253,8 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.checkpoint_encryption_key",
                                        "cdc.checkpoint_encryption_key_file",
                                        "cdc.max_retry_attempts",
+                                       "cdc.retry_backoff_base",
+                                       "cdc.retry_backoff_max",
                                        "cdc.batch_size",
                                        "cdc.batch_timeout",
                                        "cdc.max_buffer_bytes",
@@ -1234,6 +1236,8 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  checkpoint_encryption_key: \"\"\n"
                              "  checkpoint_encryption_key_file: \"\"\n"
                              "  max_retry_attempts: 3\n"
+                             "  retry_backoff_base: 1s\n"
+                             "  retry_backoff_max: 8s\n"
                              "  batch_size: 1000\n"
                              "  batch_timeout: 5s\n"
                              "  max_buffer_bytes: 67108864\n"
