@@ -11,7 +11,11 @@
  *   a dead letter on {prefix}.dlq.{database}.{schema}.{table} with the reason
  *   and the original subject in headers, and the pipeline goes on;
  * - an event the stream rejects (its max_msg_size lowered while the daemon
- *   runs): a dead letter, and the pipeline goes on.
+ *   runs): a dead letter, and the pipeline goes on;
+ * - an event refused with a passing error ("no responders": the stream's
+ *   subjects narrowed while the daemon runs) cdc.max_retry_attempts times:
+ *   by default the run stops and nothing past it is stored or confirmed;
+ *   with cdc.dlq_on_publish_failure, a dead letter of kind publish_failed.
  * In each, the daemon exits 0 when idle: every event, dead letters included,
  * was acknowledged, and the checkpoint passed them.
  */
@@ -21,6 +25,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +296,122 @@ set_stream_max_msg_size(const char *name, int32_t max)
     natsConnection_Destroy(nc);
 }
 
+/* Set the stream's subjects to s1 and s2 (an operator's change while the daemon runs). */
+static void
+set_stream_subjects(const char *name, const char *s1, const char *s2)
+{
+    const char *subjects[2] = {s1, s2}; /* s2 may be NULL: one subject */
+    natsConnection *nc = NULL;
+    jsStreamInfo *si = NULL, *up = NULL;
+    jsCtx *js = NULL;
+    jsErrCode jerr = 0;
+
+    assert_int_equal(natsConnection_ConnectTo(&nc, it_env("CDC_IT_NATS_URL")), NATS_OK);
+    assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    assert_int_equal(js_GetStreamInfo(&si, js, it_stream_name(name), NULL, &jerr), NATS_OK);
+    si->Config->Subjects = subjects;
+    si->Config->SubjectsLen = s2 != NULL ? 2 : 1;
+    assert_int_equal(js_UpdateStream(&up, js, si->Config, NULL, &jerr), NATS_OK);
+    si->Config->Subjects = NULL; /* ours, not the info's to free */
+    si->Config->SubjectsLen = 0;
+    jsStreamInfo_Destroy(up);
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
+
+/*
+ * An event the server keeps refusing with a passing error (here "no responders": the stream no
+ * longer covers its table's subject) is retried cdc.max_retry_attempts times. By default the
+ * run then stops and nothing is confirmed past it; with cdc.dlq_on_publish_failure it becomes a
+ * dead letter (kind publish_failed) and the pipeline goes on.
+ */
+static void
+test_pg_publish_failures_stop_or_go_to_the_dlq(void **state)
+{
+    const char *name = "it_dlq_pubfail";
+    const char *stop[] = {"-X", "cdc.max_retry_attempts=3", NULL};
+    const char *dlq[] = {"-X",
+                         "cdc.max_retry_attempts=3",
+                         "-X",
+                         "cdc.dlq_on_publish_failure=true",
+                         "--exit-when-idle",
+                         "3000",
+                         NULL};
+    char keep[200], dlq_all[200], lost_subj[200], dlq_subj[200], *log;
+    struct it_msgs ms;
+    natsMsg *m;
+    PGconn *c;
+    pid_t pid;
+    int d;
+
+    (void) state;
+    c = it_fresh_db(name);
+    it_sql(c, "CREATE TABLE keep (id int PRIMARY KEY)");
+    it_sql(c, "CREATE TABLE lost (id int PRIMARY KEY)");
+    snprintf(keep, sizeof(keep), "%s.%s.public.keep", name, name);
+    snprintf(dlq_all, sizeof(dlq_all), "%s.dlq.>", name);
+    snprintf(lost_subj, sizeof(lost_subj), "%s.%s.public.lost", name, name);
+    snprintf(dlq_subj, sizeof(dlq_subj), "%s.dlq.%s.public.lost", name, name);
+
+    /* default: the run stops on the event, and nothing past it is confirmed */
+    pid = it_daemon_start(name, name, stop);
+    it_wait_slot_active(c, name);
+    it_sql(c, "INSERT INTO keep VALUES (1)");
+    assert_int_equal(it_wait_stream_count(name, 1, 20000), 1);
+    set_stream_subjects(name, keep, dlq_all);
+    it_sql(c, "INSERT INTO lost VALUES (1)");
+    it_wait_log(name, "failed 3 times", 30000);
+    kill(pid, SIGTERM);
+    it_daemon_wait(pid, 20000);
+    log = it_slurp(it_daemon_log(name));
+    {
+        char *l = strstr(log, "failed 3 times");
+
+        print_message("stopped: ...%.200s\n", l);
+        assert_non_null(strstr(l, "esponders")); /* libnats: "No responders available ..." */
+    }
+    free(log);
+    assert_int_equal(it_stream_msg_count(name), 1);
+
+    /* the operator widens the stream again (a daemon refuses to start on a narrower one): the
+       held event goes through; then, with dlq_on_publish_failure, the stream narrowed anew */
+    snprintf(keep, sizeof(keep), "%s.>", name);
+    set_stream_subjects(name, keep, NULL);
+    snprintf(keep, sizeof(keep), "%s.%s.public.keep", name, name);
+    unlink(it_daemon_log(name));
+    pid = it_daemon_start(name, name, dlq);
+    assert_int_equal(it_wait_stream_count(name, 2, 30000), 2);
+    set_stream_subjects(name, keep, dlq_all);
+    it_sql(c, "INSERT INTO lost VALUES (2)");
+    it_sql(c, "INSERT INTO keep VALUES (2)");
+    if (it_daemon_wait(pid, 90000) != 0) {
+        log = it_slurp(it_daemon_log(name));
+        for (char *l = strtok(log, "\n"); l != NULL; l = strtok(NULL, "\n"))
+            if (strstr(l, "\"level\":\"info\"") == NULL)
+                print_message("%.300s\n", l);
+        fail_msg("the daemon did not exit 0");
+    }
+    it_read_stream(name, &ms);
+    assert_int_equal(ms.n, 4);
+    /* keep 1, lost 1 (stored once the stream covered it again), then keep 2 and the dead letter
+       of lost 2, in either order: keep 2 may go out before lost 2's refusals come back */
+    assert_string_equal(ms.v[0].subject, keep);
+    assert_string_equal(ms.v[1].subject, lost_subj);
+    d = strcmp(ms.v[2].subject, dlq_subj) == 0 ? 2 : 3;
+    assert_string_equal(ms.v[d].subject, dlq_subj);
+    assert_string_equal(ms.v[5 - d].subject, keep);
+    m = msg_at(name, ms.v[d].seq);
+    print_message("dead letter: %s: %s\n", hdr(m, "Cdc-Dlq-Kind"), hdr(m, "Cdc-Dlq-Reason"));
+    assert_string_equal(hdr(m, "Cdc-Dlq-Kind"), "publish_failed");
+    assert_string_equal(hdr(m, "Cdc-Dlq-Subject"), lost_subj);
+    assert_non_null(strstr(hdr(m, "Cdc-Dlq-Reason"), "failed 3 times"));
+    assert_true(natsMsg_GetDataLength(m) > 0); /* the event itself travels with it */
+    natsMsg_Destroy(m);
+    it_msgs_free(&ms);
+    PQfinish(c);
+}
+
 static void
 test_pg_event_rejected_by_the_stream_is_dead_lettered(void **state)
 {
@@ -453,6 +574,7 @@ main(void)
         cmocka_unit_test(test_pg_row_over_max_payload_becomes_a_claim_check),
         cmocka_unit_test(test_pg_row_over_max_payload_is_dead_lettered_when_the_bucket_is_full),
         cmocka_unit_test(test_pg_event_rejected_by_the_stream_is_dead_lettered),
+        cmocka_unit_test(test_pg_publish_failures_stop_or_go_to_the_dlq),
         cmocka_unit_test(test_mariadb_row_over_max_payload_becomes_a_claim_check),
         cmocka_unit_test(
             test_mariadb_row_over_max_payload_is_dead_lettered_when_the_bucket_is_full),
