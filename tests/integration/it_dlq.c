@@ -301,6 +301,8 @@ static void
 set_stream_subjects(const char *name, const char *s1, const char *s2)
 {
     const char *subjects[2] = {s1, s2}; /* s2 may be NULL: one subject */
+    const char **orig;
+    int orig_len;
     natsConnection *nc = NULL;
     jsStreamInfo *si = NULL, *up = NULL;
     jsCtx *js = NULL;
@@ -309,11 +311,13 @@ set_stream_subjects(const char *name, const char *s1, const char *s2)
     assert_int_equal(natsConnection_ConnectTo(&nc, it_env("CDC_IT_NATS_URL")), NATS_OK);
     assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
     assert_int_equal(js_GetStreamInfo(&si, js, it_stream_name(name), NULL, &jerr), NATS_OK);
+    orig = si->Config->Subjects;
+    orig_len = si->Config->SubjectsLen;
     si->Config->Subjects = subjects;
     si->Config->SubjectsLen = s2 != NULL ? 2 : 1;
     assert_int_equal(js_UpdateStream(&up, js, si->Config, NULL, &jerr), NATS_OK);
-    si->Config->Subjects = NULL; /* ours, not the info's to free */
-    si->Config->SubjectsLen = 0;
+    si->Config->Subjects = orig; /* the info's own, freed with it */
+    si->Config->SubjectsLen = orig_len;
     jsStreamInfo_Destroy(up);
     jsStreamInfo_Destroy(si);
     jsCtx_Destroy(js);
