@@ -29,54 +29,7 @@
 #include "source/pg/pgoutput.h"
 #include "source/pg/pgstream.h"
 
-struct mb {
-    uint8_t b[512];
-    size_t n;
-};
-
-static void
-p8(struct mb *m, uint8_t v)
-{
-    assert_true(m->n < sizeof(m->b));
-    m->b[m->n++] = v;
-}
-
-static void
-p16(struct mb *m, uint16_t v)
-{
-    p8(m, (uint8_t) (v >> 8));
-    p8(m, (uint8_t) v);
-}
-
-static void
-p32(struct mb *m, uint32_t v)
-{
-    p16(m, (uint16_t) (v >> 16));
-    p16(m, (uint16_t) v);
-}
-
-static void
-p64(struct mb *m, uint64_t v)
-{
-    p32(m, (uint32_t) (v >> 32));
-    p32(m, (uint32_t) v);
-}
-
-static void
-pstr(struct mb *m, const char *s)
-{
-    for (size_t i = 0; i <= strlen(s); i++)
-        p8(m, (uint8_t) s[i]);
-}
-
-static void
-ptext(struct mb *m, const char *s)
-{
-    p8(m, 't');
-    p32(m, (uint32_t) strlen(s));
-    for (size_t i = 0; i < strlen(s); i++)
-        p8(m, (uint8_t) s[i]);
-}
+#include "pgwire_build.h"
 
 static struct mb
 stream_start(uint32_t xid, bool first)
