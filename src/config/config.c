@@ -97,7 +97,7 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_DUR("cdc.retry_backoff_base", cdc.retry_backoff_base_ms, NULL, 1),
     K_DUR("cdc.retry_backoff_max", cdc.retry_backoff_max_ms, NULL, 1),
     K_INT("cdc.batch_size", cdc.batch_size, "BATCH_SIZE", 1, INT_MAX),
-    K_DUR("cdc.batch_timeout", cdc.batch_timeout_ms, "BATCH_TIMEOUT", 0),
+    K_DUR("cdc.batch_timeout", cdc.batch_timeout_ms, "BATCH_TIMEOUT", 1),
     K_SIZE("cdc.max_buffer_bytes", cdc.max_buffer_bytes, NULL),
     K_DUR("cdc.tolerable_downtime", cdc.tolerable_downtime_ms, NULL, 0),
     K_DUR("cdc.heartbeat_interval", cdc.heartbeat_interval_ms, NULL, 0),

@@ -432,6 +432,9 @@ metrics_render_cdc(const struct cdc_metrics *m, const char *source, struct cdc_b
                      source, &m->binlog_lag_ms);
     put_gauge(out, "cdc_buffer_events", "Events published and not yet acknowledged.", source,
               &m->buffer_events);
+    put_gauge(out, "cdc_publish_window",
+              "Events allowed in flight now: the adaptive window, up to cdc.batch_size.", source,
+              &m->publish_window);
     put_gauge(out, "cdc_buffer_bytes",
               "Payload bytes of the events published and not yet "
               "acknowledged.",

@@ -105,6 +105,7 @@ struct cdc_metrics {
                                                      binlog event read (0 when caught up);
                                                      -1: unknown / not a binlog (not shown) */
     _Atomic int64_t buffer_events;                /* events published but not yet acked */
+    _Atomic int64_t publish_window;               /* events allowed in flight now (adaptive) */
     _Atomic int64_t buffer_bytes;                 /* their payload bytes */
     _Atomic int64_t circuit_state[METRICS_DEP_N]; /* enum breaker_state: 0 closed, 1 open,
                                                      2 half-open */

@@ -260,7 +260,7 @@ open_sink(struct pipeline *p, struct cdc_err *err)
     so.max_pending = c->cdc.batch_size;
     so.max_buffer_bytes = c->cdc.max_buffer_bytes;
     /* the design's "request_timeout": how long a publish waits for its PubAck before a resend */
-    so.ack_timeout_ms = c->nats.request_timeout_ms;
+    so.ack_timeout_ms = c->cdc.batch_timeout_ms; /* the flush timer: acks due by then */
     /* an event the stream refuses goes to the dead-letter queue; one refused with passing
        errors max_retry_attempts times stops the run, or is dead-lettered when so asked */
     so.dlq = true;
@@ -737,6 +737,7 @@ update_gauges(struct pipeline *p)
     p->resent_seen = st.resent;
     metrics_set(&p->m->buffer_events, (int64_t) jssink_pending(p->sink));
     metrics_set(&p->m->buffer_bytes, (int64_t) st.pending_bytes);
+    metrics_set(&p->m->publish_window, (int64_t) st.window);
     metrics_set(&p->m->checkpoint_lag_bytes,
                 received > p->rec.lsn ? (int64_t) (received - p->rec.lsn) : 0);
     /* how long the checkpoint has stood still behind the read position; 0 when it holds it all */

@@ -279,8 +279,7 @@ test_nats_acks_blackholed_are_resent_under_the_same_ids(void **state)
 {
     const char *name = "it_fault_noacks";
     char urls[64], web[32], prom[48];
-    const char *extra[] = {"-X", urls, "-X", "nats.request_timeout=2s", "-X", web,
-                           "-X", prom, NULL};
+    const char *extra[] = {"-X", urls, "-X", "cdc.batch_timeout=2s", "-X", web, "-X", prom, NULL};
     struct it_changes made = {0};
     struct it_proxy px;
     struct it_load *load;
@@ -349,8 +348,8 @@ test_nats_cut_for_ten_seconds_bounded_memory_then_drains(void **state)
     const char *name = "it_fault_natscut";
     const int64_t outage_ms = getenv("CDC_IT_LONG") != NULL ? 60000 : 10000;
     char urls[64];
-    /* a publish whose ack was lost in the cut is resent after 3 s (default 10 s) */
-    const char *extra[] = {"-X", urls, "-X", "nats.request_timeout=3s", NULL};
+    /* a publish whose ack was lost in the cut is resent after 3 s (default 5 s) */
+    const char *extra[] = {"-X", urls, "-X", "cdc.batch_timeout=3s", NULL};
     struct it_changes made = {0};
     struct it_proxy px;
     struct it_load *load;
@@ -418,8 +417,8 @@ test_sigterm_while_nats_is_down_exits_within_the_grace_period(void **state)
 {
     const char *name = "it_fault_termdown";
     char urls[64];
-    const char *extra[] = {
-        "-X", urls, "-X", "nats.request_timeout=2s", "-X", "server.grace_period=3s", NULL};
+    const char *extra[] = {"-X", urls, "-X", "cdc.batch_timeout=2s", "-X", "server.grace_period=3s",
+                           NULL};
     struct it_changes made = {0};
     struct it_proxy px;
     struct it_load *load;

@@ -143,7 +143,7 @@ test_postgres_cut_off_opens_the_source_breaker_and_ready_follows(void **state)
                            NULL};
     int http = it_free_port();
     struct it_proxy px;
-    double max_bytes = 0, events_then = 0;
+    double max_bytes = 0, events_then = 0, max_window = 0;
     char *body;
     PGconn *c;
     pid_t pid;
@@ -170,6 +170,8 @@ test_postgres_cut_off_opens_the_source_breaker_and_ready_follows(void **state)
         body = scrape(http);
         bytes = metric(body, S("cdc_buffer_bytes", ""));
         events = metric(body, S("cdc_buffer_events", ""));
+        if (metric(body, S("cdc_publish_window", "")) > max_window)
+            max_window = metric(body, S("cdc_publish_window", ""));
         acked = metric(body, S("cdc_events_acked_total", ""));
         free(body);
         if (bytes > max_bytes) {
@@ -184,6 +186,9 @@ test_postgres_cut_off_opens_the_source_breaker_and_ready_follows(void **state)
                   events_then);
     /* each event carries a 100-byte value, so its payload is over 100 bytes */
     assert_true(max_bytes > 100);
+    /* the window grew from 16 to cdc.batch_size (1000 by default) while acks came back fast */
+    print_message("cdc_publish_window reached %.0f\n", max_window);
+    assert_int_equal(max_window, 1000);
     /* drained: nothing in flight, and the checkpoint holds everything read */
     free(wait_metric(http, S("cdc_buffer_bytes", ""), '=', 0, 30000));
     /* (lag in seconds is 0 as well right after a checkpoint write, while the read position may

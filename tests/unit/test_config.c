@@ -683,8 +683,8 @@ test_cfg_load_reports_bad_env_values_by_variable(void **state)
         l.out, "<env>: AWS_RDS_ENGINE: must be one of postgres, mysql, mariadb, got \"oracle\"\n"
                "<env>: AWS_RDS_PORT: must be an integer between 1 and 65535, got \"0\"\n"
                "<env>: BATCH_SIZE: must be an integer >= 1, got \"abc\"\n"
-               "<env>: BATCH_TIMEOUT: must be a duration such as 500ms, 10s or 1m30s, got \"5 "
-               "seconds\"\n");
+               "<env>: BATCH_TIMEOUT: must be a positive duration such as 500ms, 10s or 1m30s, got "
+               "\"5 seconds\"\n");
     unload(&l);
 }
 

@@ -104,6 +104,10 @@ static const char expected_text[] =
     "# HELP cdc_buffer_events Events published and not yet acknowledged.\n"
     "# TYPE cdc_buffer_events gauge\n"
     "cdc_buffer_events{source=\"orders\"} 12\n"
+    "# HELP cdc_publish_window Events allowed in flight now: the adaptive window, up to "
+    "cdc.batch_size.\n"
+    "# TYPE cdc_publish_window gauge\n"
+    "cdc_publish_window{source=\"orders\"} 256\n"
     "# HELP cdc_buffer_bytes Payload bytes of the events published and not yet acknowledged.\n"
     "# TYPE cdc_buffer_bytes gauge\n"
     "cdc_buffer_bytes{source=\"orders\"} 3000\n"
@@ -195,6 +199,7 @@ fill_sample(struct cdc_metrics *m)
     metrics_set(&m->checkpoint_lag_ms, 2050); /* 2.050 s */
     metrics_set(&m->binlog_lag_ms, 7);        /* 0.007 s */
     metrics_set(&m->buffer_bytes, 3000);
+    metrics_set(&m->publish_window, 256);
     metrics_set(&m->circuit_state[METRICS_DEP_NATS], 1);
     metrics_set(&m->circuit_state[METRICS_DEP_CHECKPOINT], 2);
     metrics_set(&m->buffer_events, 10);

@@ -56,6 +56,7 @@
 
 #include "core/backoff.h"
 #include "core/clock.h"
+#include "core/window.h"
 #include "sink/nats/jsconn.h"
 #include "sink/nats/jsobj.h"
 
@@ -70,7 +71,7 @@ struct ent {
     natsMsg *msg;
     int64_t due_ms;   /* ENT_FAILED: not resent before */
     int64_t nr_since; /* first "no responders" of its current run of them, 0: none */
-    int64_t sent_ms;  /* ENT_INFLIGHT: when it was handed to libnats */
+    int64_t sent_us;  /* ENT_INFLIGHT: when it was handed to libnats (monotonic) */
     char *dlq_why;    /* to be dead-lettered for this reason (malloc'd); NULL: resend as is */
     int attempts;     /* attempts the server answered with a passing error */
     size_t bytes;     /* payload bytes counted in pending_bytes */
@@ -108,6 +109,7 @@ struct jssink {
     bool reclaim;                /* take back what libnats still holds (reconnected, timed out) */
     bool reclaim_backoff;        /* ... and resend it after a backoff delay (a timeout) */
     struct backoff bo;           /* delay between attempts of one message */
+    struct window win;           /* how many may be in flight now (adaptive, <= max_pending) */
     char fatal[CDC_ERR_MSG_MAX]; /* non-empty once a message has been given up */
     cdc_rc fatal_rc;             /* what jssink_last_error() returns then */
     char last_fail[200];         /* why the last attempt failed, for timeout messages */
@@ -218,7 +220,7 @@ ring_push(struct jssink *s, natsMsg *msg)
     atomic_fetch_add(&s->pending_bytes, e->bytes);
     e->due_ms = 0;
     e->nr_since = 0;
-    e->sent_ms = cdc_now_ms();
+    e->sent_us = cdc_mono_us();
     e->dlq_why = NULL;
     e->attempts = 0;
     e->is_dlq = false;
@@ -331,8 +333,10 @@ ack_ok(struct jssink *s, natsMsg *msg, const char *id, const jsPubAck *pa)
     pthread_mutex_lock(&s->lock);
     e = ent_find(s, msg);
     if (e != NULL) {
-        if (e->state == ENT_INFLIGHT)
+        if (e->state == ENT_INFLIGHT) {
             s->inflight--;
+            window_ack(&s->win, cdc_mono_us() - e->sent_us);
+        }
         if (e->is_dlq && s->o.on_dlq != NULL)
             s->o.on_dlq(s->o.closure, e->dlq_kind);
         ent_done(s, e);
@@ -356,6 +360,7 @@ mark_failed(struct jssink *s, struct ent *e, bool now)
     e->state = ENT_FAILED;
     e->due_ms = cdc_now_ms() + (now ? 0 : backoff_next_ms(&s->bo));
     s->barrier = true;
+    window_fail(&s->win);
 }
 
 /* lock held. Dead-letter e's message instead of resending it (opts.dlq), for this reason. */
@@ -457,6 +462,7 @@ on_disconnected(natsConnection *nc, void *closure)
     (void) nc;
     pthread_mutex_lock(&s->lock);
     s->barrier = true;
+    window_fail(&s->win);
     pthread_mutex_unlock(&s->lock);
     if (s->o.on_conn != NULL)
         s->o.on_conn(s->o.closure, false);
@@ -656,6 +662,7 @@ jssink_create(struct jssink **out, const struct jssink_opts *o, struct cdc_err *
     pthread_cond_init(&s->progress_cv, NULL);
     backoff_init(&s->bo, o->retry_base_ms, o->retry_cap_ms,
                  (uint64_t) cdc_now_ms() ^ (uint64_t) getpid());
+    window_init(&s->win, o->max_pending > 0 ? (uint32_t) o->max_pending : 1000, o->ack_timeout_ms);
     s->stream = strdup(o->stream);
     s->prefix = strdup(o->subject_prefix);
     if (s->stream == NULL || s->prefix == NULL) {
@@ -915,7 +922,7 @@ next_resend(struct jssink *s, int64_t now, uint64_t *at)
         e->is_dlq = true;
     }
     e->state = ENT_INFLIGHT;
-    e->sent_ms = now;
+    e->sent_us = now * 1000;
     s->inflight++;
     *at = s->head;
     return e->msg;
@@ -935,7 +942,7 @@ check_ack_timeout(struct jssink *s, int64_t now)
 
         if (e->state != ENT_INFLIGHT)
             continue;
-        if (now - e->sent_ms >= s->o.ack_timeout_ms) {
+        if (now - e->sent_us / 1000 >= s->o.ack_timeout_ms) {
             snprintf(s->last_fail, sizeof(s->last_fail), "no PubAck within %" PRId64 " ms",
                      s->o.ack_timeout_ms);
             s->barrier = true;
@@ -1060,7 +1067,8 @@ try_publish(struct jssink *s, natsMsg **m, bool is_dlq, enum jssink_dlq_kind kin
     natsStatus st;
 
     pthread_mutex_lock(&s->lock);
-    if (s->barrier) {
+    /* the barrier is up, or the window is full: wait for acks */
+    if (s->barrier || s->inflight >= s->win.cur) {
         pthread_mutex_unlock(&s->lock);
         return NATS_ILLEGAL_STATE;
     }
@@ -1214,6 +1222,9 @@ jssink_stats(const struct jssink *s, struct jssink_stats *out)
     out->duplicates = atomic_load(&m->duplicates);
     out->resent = atomic_load(&m->resent);
     out->pending_bytes = atomic_load(&m->pending_bytes);
+    pthread_mutex_lock(&m->lock);
+    out->window = m->win.cur;
+    pthread_mutex_unlock(&m->lock);
 }
 
 cdc_rc

@@ -1,9 +1,12 @@
 /*
  * jssink.h - the NATS JetStream publisher (libnats 3.4).
  *
- * Publishes asynchronously with a bounded in-flight window (max_pending):
- * when the window is full jssink_publish() blocks, which is the backpressure
- * that stops the reader. Every message carries Nats-Msg-Id, so a resend after
+ * Publishes asynchronously with a bounded in-flight window: when the window
+ * is full jssink_publish() blocks, which is the backpressure that stops the
+ * reader. The window adapts (core/window.h): it starts at 16, doubles while
+ * acks come back within a hundredth of ack_timeout_ms, up to max_pending,
+ * halves when they take over a tenth of it, and starts over at 16 after any
+ * failure. Every message carries Nats-Msg-Id, so a resend after
  * a timed-out or failed ack is deduplicated by the stream.
  *
  * Acks arrive on a libnats thread: they are handed to opts.on_ack, which
@@ -84,10 +87,10 @@ struct jssink_opts {
     bool storage_memory;          /* memory storage instead of file (new streams only) */
     int replicas;                 /* new streams only, default 1 */
     int64_t duplicate_window_ms;  /* new streams only, default 120000 */
-    int max_pending;          /* publishes in flight before jssink_publish blocks, default 1000 */
-    int64_t max_buffer_bytes; /* payload bytes unacknowledged before jssink_publish blocks (a
-                                 message still goes when nothing is in flight); 0: no bound */
-    int64_t ack_timeout_ms;   /* a publish not acked by then is resent, default 5000 */
+    int max_pending;              /* the largest in-flight window (it adapts below), default 1000 */
+    int64_t max_buffer_bytes;     /* payload bytes unacknowledged before jssink_publish blocks (a
+                                     message still goes when nothing is in flight); 0: no bound */
+    int64_t ack_timeout_ms;       /* a publish not acked by then is resent, default 5000 */
     int64_t
         publish_deadline_ms; /* jssink_publish gives up (CDC_ERR_RETRY) after this, default 30000 */
     int64_t retry_base_ms;   /* resend backoff: first ceiling, default 100 */
@@ -131,6 +134,7 @@ struct jssink_stats {
     uint64_t duplicates;    /* acks with duplicate=true */
     uint64_t resent;        /* resends after a failed or timed-out ack */
     uint64_t pending_bytes; /* payload bytes of the messages not yet acknowledged */
+    uint32_t window;        /* publishes allowed in flight now (adapts up to max_pending) */
 };
 
 struct jssink;
