@@ -475,31 +475,16 @@ test_pg_event_rejected_by_the_stream_is_dead_lettered(void **state)
 static pid_t
 my_start(const char *name, MYSQL **c, const char *const *more)
 {
-    static char x[5][300];
-    const char *extra[24];
     char path[600];
-    int n = 0;
 
     *c = it_my_connect(NULL);
     it_my(*c, "DROP DATABASE IF EXISTS %s", name);
     it_my(*c, "CREATE DATABASE %s", name);
     it_my(*c, "CREATE TABLE %s.big (id int PRIMARY KEY, v longtext)", name);
-    snprintf(x[0], sizeof(x[0]), "rds.engine=mariadb");
-    snprintf(x[1], sizeof(x[1]), "rds.endpoint=%s", it_env("CDC_IT_MY_HOST"));
-    snprintf(x[2], sizeof(x[2]), "rds.port=%s", it_env("CDC_IT_MY_PORT"));
-    snprintf(x[3], sizeof(x[3]), "rds.username=%s", it_env("CDC_IT_MY_USER"));
-    snprintf(x[4], sizeof(x[4]), "rds.password=%s", it_env("CDC_IT_MY_PASSWORD"));
-    for (int i = 0; i < 5; i++) {
-        extra[n++] = "-X";
-        extra[n++] = x[i];
-    }
-    for (int i = 0; more[i] != NULL; i++)
-        extra[n++] = more[i];
-    extra[n] = NULL;
     snprintf(path, sizeof(path), "%s/%s.ckpt.json", it_env("CDC_IT_TMP"), name);
     unlink(path);
     unlink(it_daemon_log(name));
-    return it_daemon_start(name, name, extra);
+    return it_my_daemon_start(name, name, more);
 }
 
 static void

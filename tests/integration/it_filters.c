@@ -339,28 +339,6 @@ test_malformed_filter_is_a_config_error_with_exit_status_2(void **state)
 #define MYDB  "it_filters_my"
 #define MYDB2 "it_filters_my2"
 
-static pid_t
-my_daemon_start(const char *db, const char *name, const char *const *extra)
-{
-    static char x[5][300];
-    const char *argv[32];
-    int n = 0;
-
-    snprintf(x[0], sizeof(x[0]), "rds.engine=mariadb");
-    snprintf(x[1], sizeof(x[1]), "rds.endpoint=%s", it_env("CDC_IT_MY_HOST"));
-    snprintf(x[2], sizeof(x[2]), "rds.port=%s", it_env("CDC_IT_MY_PORT"));
-    snprintf(x[3], sizeof(x[3]), "rds.username=%s", it_env("CDC_IT_MY_USER"));
-    snprintf(x[4], sizeof(x[4]), "rds.password=%s", it_env("CDC_IT_MY_PASSWORD"));
-    for (int i = 0; i < 5; i++) {
-        argv[n++] = "-X";
-        argv[n++] = x[i];
-    }
-    for (int i = 0; extra != NULL && extra[i] != NULL; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    return it_daemon_start(db, name, argv);
-}
-
 static void
 wait_streaming(const char *name)
 {
@@ -406,7 +384,7 @@ test_mariadb_globs_excludes_and_operations(void **state)
     it_my(c, "CREATE TABLE " MYDB2 ".other (id INT PRIMARY KEY, v INT)");
     it_my(c, "USE " MYDB);
     {
-        pid_t pid = my_daemon_start(MYDB, MYDB, extra);
+        pid_t pid = it_my_daemon_start(MYDB, MYDB, extra);
 
         wait_streaming(MYDB);
         it_my(c, "INSERT INTO " MYDB ".a VALUES (1, 1)");

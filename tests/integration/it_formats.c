@@ -389,28 +389,6 @@ test_pk_hash_routing_keeps_each_key_in_one_partition_in_order(void **state)
 
 #define MYNAME "it_formats_my"
 
-static pid_t
-my_daemon_start(const char *db, const char *name, const char *const *extra)
-{
-    static char x[5][300];
-    const char *argv[40];
-    int n = 0;
-
-    snprintf(x[0], sizeof(x[0]), "rds.engine=mariadb");
-    snprintf(x[1], sizeof(x[1]), "rds.endpoint=%s", it_env("CDC_IT_MY_HOST"));
-    snprintf(x[2], sizeof(x[2]), "rds.port=%s", it_env("CDC_IT_MY_PORT"));
-    snprintf(x[3], sizeof(x[3]), "rds.username=%s", it_env("CDC_IT_MY_USER"));
-    snprintf(x[4], sizeof(x[4]), "rds.password=%s", it_env("CDC_IT_MY_PASSWORD"));
-    for (int i = 0; i < 5; i++) {
-        argv[n++] = "-X";
-        argv[n++] = x[i];
-    }
-    for (int i = 0; extra[i] != NULL; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    return it_daemon_start(db, name, argv);
-}
-
 static void
 wait_streaming(const char *name)
 {
@@ -456,7 +434,7 @@ test_mariadb_debezium_format_headers_labels_and_partitions(void **state)
     it_my(c, "USE `%s`", MYNAME);
     it_my(c, "CREATE TABLE customers (id INT PRIMARY KEY, first_name VARCHAR(40), "
              "email VARCHAR(80))");
-    pid = my_daemon_start(MYNAME, MYNAME, extra);
+    pid = it_my_daemon_start(MYNAME, MYNAME, extra);
     wait_streaming(MYNAME);
     it_my(c, "INSERT INTO customers VALUES (1004, 'Anne', 'annek@noanswer.org')");
     it_my(c, "UPDATE customers SET first_name = 'Anne Marie' WHERE id = 1004");

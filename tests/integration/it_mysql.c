@@ -28,29 +28,6 @@
 #include "checkpoint/ckpt.h"
 #include "itlib.h"
 
-/* Start the daemon on MariaDB database db, stream/prefix `name`, plus extra (NULL-ended). */
-static pid_t
-my_daemon_start(const char *db, const char *name, const char *const *extra)
-{
-    static char x[5][300];
-    const char *argv[32];
-    int n = 0;
-
-    snprintf(x[0], sizeof(x[0]), "rds.engine=mariadb");
-    snprintf(x[1], sizeof(x[1]), "rds.endpoint=%s", it_env("CDC_IT_MY_HOST"));
-    snprintf(x[2], sizeof(x[2]), "rds.port=%s", it_env("CDC_IT_MY_PORT"));
-    snprintf(x[3], sizeof(x[3]), "rds.username=%s", it_env("CDC_IT_MY_USER"));
-    snprintf(x[4], sizeof(x[4]), "rds.password=%s", it_env("CDC_IT_MY_PASSWORD"));
-    for (int i = 0; i < 5; i++) {
-        argv[n++] = "-X";
-        argv[n++] = x[i];
-    }
-    for (int i = 0; extra != NULL && extra[i] != NULL; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
-    return it_daemon_start(db, name, argv);
-}
-
 /* A fresh database `db`, and no checkpoint, stream or log left from an earlier run of `db`. */
 static MYSQL *
 my_fresh_db(const char *db)
@@ -97,7 +74,7 @@ test_every_type_end_to_end(void **state)
              "vl VARCHAR(20) CHARACTER SET latin1, bn BINARY(4), vb VARBINARY(8), bl BLOB, "
              "tx TEXT, en ENUM('new','paid','shipped'), st SET('a','b','c'), bt BIT(10), "
              "js JSON, g POINT, u UUID, i6 INET6, nl INT, zd DATE)");
-    pid = my_daemon_start(TYPES, TYPES, idle);
+    pid = it_my_daemon_start(TYPES, TYPES, idle);
     wait_streaming(TYPES);
     it_my(c, "SET time_zone = '+00:00', sql_mode = ''");
     it_my(c, "INSERT INTO t VALUES (1, -128, 255, -32768, 8388607, 18446744073709551615, 1.5, "
@@ -166,7 +143,7 @@ test_transaction_then_ddl_in_order(void **state)
     c = my_fresh_db(OPS);
     unlink(it_daemon_log(OPS));
     it_my(c, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))");
-    pid = my_daemon_start(OPS, OPS, idle);
+    pid = it_my_daemon_start(OPS, OPS, idle);
     wait_streaming(OPS);
     it_my(c, "BEGIN");
     it_my(c, "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')");
@@ -272,21 +249,21 @@ test_kill9_and_rotation_lose_and_double_nothing(void **state)
     c = my_fresh_db(CRASH);
     unlink(it_daemon_log(CRASH));
     it_my(c, "CREATE TABLE k (id INT PRIMARY KEY, t INT)");
-    pid = my_daemon_start(CRASH, CRASH, NULL);
+    pid = it_my_daemon_start(CRASH, CRASH, NULL);
     wait_streaming(CRASH);
     load(c, 0, CRASH_TXNS / 3);
     usleep(500000); /* some checkpoints */
     kill(pid, SIGKILL);
     assert_int_equal(it_daemon_wait(pid, 10000), -1);
 
-    pid = my_daemon_start(CRASH, CRASH, NULL); /* resumes from the GTID position */
+    pid = it_my_daemon_start(CRASH, CRASH, NULL); /* resumes from the GTID position */
     load(c, CRASH_TXNS / 3, 2 * CRASH_TXNS / 3);
     usleep(500000);
     kill(pid, SIGKILL);
     assert_int_equal(it_daemon_wait(pid, 10000), -1);
 
     forget_gtid_position(CRASH);
-    pid = my_daemon_start(CRASH, CRASH, idle); /* resumes from file and offset */
+    pid = it_my_daemon_start(CRASH, CRASH, idle); /* resumes from file and offset */
     load(c, 2 * CRASH_TXNS / 3, CRASH_TXNS);
     assert_int_equal(it_daemon_wait(pid, 120000), 0);
 
@@ -332,7 +309,7 @@ test_purged_binlog_is_a_fatal_error_naming_the_position(void **state)
     c = my_fresh_db(PURGE);
     unlink(it_daemon_log(PURGE));
     it_my(c, "CREATE TABLE p (id INT PRIMARY KEY)");
-    pid = my_daemon_start(PURGE, PURGE, idle);
+    pid = it_my_daemon_start(PURGE, PURGE, idle);
     wait_streaming(PURGE);
     it_my(c, "INSERT INTO p VALUES (1)");
     assert_int_equal(it_daemon_wait(pid, 60000), 0);
@@ -352,7 +329,7 @@ test_purged_binlog_is_a_fatal_error_naming_the_position(void **state)
         usleep(100000);
     }
     unlink(it_daemon_log(PURGE));
-    pid = my_daemon_start(PURGE, PURGE, idle);
+    pid = it_my_daemon_start(PURGE, PURGE, idle);
     rc = it_daemon_wait(pid, 60000);
     log = it_slurp(it_daemon_log(PURGE));
     if (rc != 1 || strstr(log, "1236") == NULL)

@@ -335,31 +335,17 @@ test_checkpoint_store_down_keeps_streaming_and_ready_follows(void **state)
 static void
 test_binlog_lag_shows_the_age_of_what_is_read(void **state)
 {
-    char x[5][300], x_http[64], x_prom[64];
-    const char *extra[16];
-    int http = it_free_port(), n = 0;
+    char x_http[64], x_prom[64];
+    const char *extra[] = {"-X", x_http, "-X", x_prom, NULL};
+    int http = it_free_port();
     double max_lag = -1;
     MYSQL *c;
     char *body;
     pid_t pid;
 
     (void) state;
-    snprintf(x[0], sizeof(x[0]), "rds.engine=mariadb");
-    snprintf(x[1], sizeof(x[1]), "rds.endpoint=%s", it_env("CDC_IT_MY_HOST"));
-    snprintf(x[2], sizeof(x[2]), "rds.port=%s", it_env("CDC_IT_MY_PORT"));
-    snprintf(x[3], sizeof(x[3]), "rds.username=%s", it_env("CDC_IT_MY_USER"));
-    snprintf(x[4], sizeof(x[4]), "rds.password=%s", it_env("CDC_IT_MY_PASSWORD"));
-    for (int i = 0; i < 5; i++) {
-        extra[n++] = "-X";
-        extra[n++] = x[i];
-    }
     snprintf(x_http, sizeof(x_http), "server.port=%d", http);
     snprintf(x_prom, sizeof(x_prom), "monitoring.prometheus.port=%d", http);
-    extra[n++] = "-X";
-    extra[n++] = x_http;
-    extra[n++] = "-X";
-    extra[n++] = x_prom;
-    extra[n] = NULL;
 
     forget(MYN);
     c = it_my_connect(NULL);
@@ -367,7 +353,7 @@ test_binlog_lag_shows_the_age_of_what_is_read(void **state)
     it_my(c, "CREATE DATABASE `" MYN "`");
     it_my(c, "USE `" MYN "`");
     it_my(c, "CREATE TABLE t (id INT PRIMARY KEY, v INT)");
-    pid = it_daemon_start(MYN, MYN, (const char *const *) extra);
+    pid = it_my_daemon_start(MYN, MYN, extra);
     free(wait_ready(http, 200, NULL, 30000));
     /* caught up (a heartbeat came): 0 */
     free(wait_metric(http, S("cdc_binlog_lag_seconds", ""), '=', 0, 30000));

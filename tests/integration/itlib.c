@@ -195,6 +195,28 @@ it_stream_name(const char *name)
 }
 
 pid_t
+it_my_daemon_start(const char *db, const char *name, const char *const *extra)
+{
+    char x[5][300];
+    const char *argv[64];
+    int n = 0;
+
+    snprintf(x[0], sizeof(x[0]), "rds.engine=mariadb");
+    snprintf(x[1], sizeof(x[1]), "rds.endpoint=%s", it_env("CDC_IT_MY_HOST"));
+    snprintf(x[2], sizeof(x[2]), "rds.port=%s", it_env("CDC_IT_MY_PORT"));
+    snprintf(x[3], sizeof(x[3]), "rds.username=%s", it_env("CDC_IT_MY_USER"));
+    snprintf(x[4], sizeof(x[4]), "rds.password=%s", it_env("CDC_IT_MY_PASSWORD"));
+    for (int i = 0; i < 5; i++) {
+        argv[n++] = "-X";
+        argv[n++] = x[i];
+    }
+    for (int i = 0; extra != NULL && extra[i] != NULL && n < 63; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    return it_daemon_start(db, name, argv);
+}
+
+pid_t
 it_daemon_start(const char *db, const char *name, const char *const *extra)
 {
     char ckpt[512], x[16][600];

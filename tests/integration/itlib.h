@@ -42,6 +42,9 @@ PGconn *it_fresh_db(const char *name);
  * a key given again there wins). Its stderr goes to $CDC_IT_TMP/<name>.log. Returns the pid.
  */
 pid_t it_daemon_start(const char *db, const char *name, const char *const *extra);
+/* it_daemon_start() on the fixture's MariaDB (rds.engine=mariadb, its host, port, user and
+ * password) instead of PostgreSQL. */
+pid_t it_my_daemon_start(const char *db, const char *name, const char *const *extra);
 /* Wait for the daemon to exit (up to timeout_ms; SIGKILL after); returns its exit status, or -1 if
  * killed. */
 int it_daemon_wait(pid_t pid, int timeout_ms);
