@@ -101,6 +101,7 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_SIZE("cdc.max_buffer_bytes", cdc.max_buffer_bytes, NULL),
     K_DUR("cdc.tolerable_downtime", cdc.tolerable_downtime_ms, NULL, 0),
     K_DUR("cdc.heartbeat_interval", cdc.heartbeat_interval_ms, NULL, 0),
+    K_BOOL("cdc.heartbeat_topic", cdc.heartbeat_topic),
     K_LIST("cdc.table_filters", cdc.table_filters, NULL),
     K_LIST("cdc.table_excludes", cdc.table_excludes, NULL),
     K_LIST("cdc.operations", cdc.operations, NULL),

@@ -54,7 +54,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 69
+#define CFG_NKEYS 70
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -124,6 +124,9 @@ struct cdc_config {
                                           retention is shorter (0: no check) */
         int64_t heartbeat_interval_ms; /* cdc.heartbeat_interval, default 60s, 0: off: after this
                                           long without changes, write a heartbeat (PostgreSQL) */
+        bool heartbeat_topic;          /* cdc.heartbeat_topic, default false: also publish each
+                                          heartbeat written on {prefix}.heartbeat.{database}
+                                          (core NATS, not in the stream's user subjects) */
         int64_t batch_timeout_ms;      /* cdc.batch_timeout / BATCH_TIMEOUT, default 5s */
         struct cfg_strlist table_filters;    /* cdc.table_filters: include patterns (see
                                                 transform/filter.h); empty: every table */

@@ -23,6 +23,7 @@
 #include "core/breaker.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "event/json.h"
 #include "pipeline/ackt.h"
 #include "pipeline/schematrack.h"
 #include "pipeline/seen.h"
@@ -778,9 +779,45 @@ poll_health(struct pipeline *p, struct cdc_err *err)
 }
 
 /*
+ * cdc.heartbeat_topic: say that a heartbeat was written at lsn on
+ * {prefix}.heartbeat.{database}, a core publish: it carries no change and
+ * gates no position, so it stays out of the ack window. A failure is only
+ * logged (the next heartbeat will try again).
+ */
+static void
+publish_heartbeat(struct pipeline *p, cdc_lsn lsn)
+{
+    const struct cdc_config *c = p->cfg;
+    const char *db = c->rds.database != NULL ? c->rds.database : "";
+    const char *src = c->cdc.source_name != NULL ? c->cdc.source_name : "";
+    struct cdc_buf subject = CDC_BUF_INIT, msg = CDC_BUF_INIT;
+    struct cdc_err perr;
+
+    if (c->nats.subject_prefix != NULL && c->nats.subject_prefix[0] != '\0')
+        cdc_buf_printf(&subject, "%s.", c->nats.subject_prefix);
+    cdc_buf_puts(&subject, "heartbeat.");
+    subj_put_token(&subject, db, strlen(db));
+    cdc_buf_putc(&msg, '{');
+    json_put_key(&msg, "database");
+    json_put_str(&msg, db, strlen(db));
+    cdc_buf_putc(&msg, ',');
+    json_put_key(&msg, "source");
+    json_put_str(&msg, src, strlen(src));
+    cdc_buf_printf(&msg, ",\"lsn\":\"" CDC_LSN_FMT "\",\"ts_ms\":%lld}", CDC_LSN_ARGS(lsn),
+                   (long long) (cdc_wall_us() / 1000));
+    if (!cdc_buf_ok(&subject) || !cdc_buf_ok(&msg))
+        log_debug(MOD, "could not publish a heartbeat: out of memory");
+    else if (jssink_publish_core(p->sink, subject.data, msg.data, msg.len, &perr) != CDC_OK)
+        log_debug(MOD, "could not publish a heartbeat: %s", perr.msg);
+    cdc_buf_free(&subject);
+    cdc_buf_free(&msg);
+}
+
+/*
  * No change for cdc.heartbeat_interval and nothing open: write a heartbeat,
  * so the source's position advances on an idle or filtered database. A
  * refusal (permission) is logged once and heartbeats stop; nothing else.
+ * With cdc.heartbeat_topic, each one written is also announced on NATS.
  */
 static void
 maybe_heartbeat(struct pipeline *p)
@@ -788,21 +825,24 @@ maybe_heartbeat(struct pipeline *p)
     const int64_t every = p->cfg->cdc.heartbeat_interval_ms;
     int64_t now = cdc_now_ms();
     struct cdc_err herr;
+    cdc_lsn lsn = 0;
     cdc_rc rc;
 
     if (every <= 0 || p->heartbeat_off || p->in_txn || now - p->last_data_ms < every ||
         now - p->last_heartbeat_ms < every)
         return;
     p->last_heartbeat_ms = now;
-    rc = src_heartbeat(p->src, &herr);
+    rc = src_heartbeat(p->src, &lsn, &herr);
     if (rc == CDC_ERR_FATAL) {
         p->heartbeat_off = true;
         log_warn(MOD, "heartbeats are off: %s", herr.msg);
     } else if (rc != CDC_OK) {
         log_debug(MOD, "could not write a heartbeat: %s", herr.msg);
     } else {
-        log_debug(MOD, "heartbeat written after %lld ms without changes",
-                  (long long) (now - p->last_data_ms));
+        log_debug(MOD, "heartbeat written after %lld ms without changes, at " CDC_LSN_FMT,
+                  (long long) (now - p->last_data_ms), CDC_LSN_ARGS(lsn));
+        if (p->cfg->cdc.heartbeat_topic)
+            publish_heartbeat(p, lsn);
     }
 }
 

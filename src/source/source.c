@@ -92,9 +92,11 @@ src_health(struct source *s, struct src_health *out, struct cdc_err *err)
 }
 
 cdc_rc
-src_heartbeat(struct source *s, struct cdc_err *err)
+src_heartbeat(struct source *s, cdc_lsn *lsn, struct cdc_err *err)
 {
-    return s->ops->heartbeat != NULL ? s->ops->heartbeat(s, err) : CDC_OK;
+    if (lsn != NULL)
+        *lsn = 0;
+    return s->ops->heartbeat != NULL ? s->ops->heartbeat(s, lsn, err) : CDC_OK;
 }
 
 cdc_lsn

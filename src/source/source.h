@@ -121,10 +121,11 @@ cdc_rc src_health(struct source *s, struct src_health *out, struct cdc_err *err)
 
 /*
  * Nothing arrived for cdc.heartbeat_interval: write a heartbeat into the
- * source's log so that its position can advance (PostgreSQL). CDC_OK and
- * nothing done for sources without one.
+ * source's log so that its position can advance (PostgreSQL). *lsn (may be
+ * NULL) is where it was written, 0 when the source cannot say or wrote none.
+ * CDC_OK and nothing done for sources without one.
  */
-cdc_rc src_heartbeat(struct source *s, struct cdc_err *err) CDC_MUST_CHECK;
+cdc_rc src_heartbeat(struct source *s, cdc_lsn *lsn, struct cdc_err *err) CDC_MUST_CHECK;
 
 /* Clean end of streaming (after the last confirmation). */
 void src_stop(struct source *s);
@@ -140,7 +141,7 @@ struct src_ops {
     void (*describe_position)(struct source *s, struct ckpt_record *rec);
     cdc_lsn (*received)(struct source *s);
     cdc_rc (*health)(struct source *s, struct src_health *out, struct cdc_err *err); /* or NULL */
-    cdc_rc (*heartbeat)(struct source *s, struct cdc_err *err);                      /* or NULL */
+    cdc_rc (*heartbeat)(struct source *s, cdc_lsn *lsn, struct cdc_err *err);        /* or NULL */
     void (*stop)(struct source *s);
     void (*destroy)(struct source *s);
     int64_t (*lag_ms)(struct source *s, int64_t now_us); /* or NULL */

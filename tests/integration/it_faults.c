@@ -19,11 +19,16 @@
  *   (crash): the daemon and the load reconnect, the oracle finds everything;
  * - scenario 11: SIGTERM while NATS is cut under load: exit 1 within the
  *   grace period, nothing confirmed past the acks, all delivered after;
+ * - scenario 7: the checkpoint store (a Redis of the test's own) stopped for
+ *   10 s (30 s with CDC_IT_LONG=1) under load: streaming goes on, the slot is
+ *   confirmed no further than the store holds, the checkpoint catches up when
+ *   the store returns, and a kill -9 then restarts exactly from it;
  * - after our own kill -9 while the old walsender lingers behind a blackholed
  *   connection, the restarted daemon is told "replication slot is active for
  *   PID ...", backs off until that walsender is gone, and never creates a
  *   second slot.
- * Each prints its figures (counts, outage length, RSS) for the CI log.
+ * Each prints its figures (counts, outage length, RSS), and once it passed a
+ * line "scenario N: PASS <figures>" that `make test` shows after ctest.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,6 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "checkpoint/ckpt.h"
 #include "core/lsn.h"
 #include "itlib.h"
 
@@ -193,7 +199,7 @@ test_partition_from_postgres_for_twice_wal_sender_timeout(void **state)
     struct it_changes made = {0};
     struct it_proxy px;
     struct it_load *load;
-    int64_t t0, gone_ms = -1, noticed_ms = -1, heal;
+    int64_t t0, gone_ms = -1, noticed_ms = -1, heal, heal_ms;
     int old_wal, new_wal = 0;
     size_t at_cut, at_heal;
     PGconn *c;
@@ -248,8 +254,9 @@ test_partition_from_postgres_for_twice_wal_sender_timeout(void **state)
         sleep_ms(100);
     if (new_wal == 0)
         fail_msg("the daemon did not stream again within 30 s of the heal");
+    heal_ms = it_now_ms() - heal;
     print_message("the daemon streams again %lld ms after the heal (walsender %d, was %d)\n",
-                  (long long) (it_now_ms() - heal), new_wal, old_wal);
+                  (long long) heal_ms, new_wal, old_wal);
     assert_true(new_wal != old_wal);
     sleep_ms(1000);
     it_load_stop(load, false, &made);
@@ -263,6 +270,11 @@ test_partition_from_postgres_for_twice_wal_sender_timeout(void **state)
     assert_true(count_in(log, "streaming from") >= 2);
     free(log);
     it_oracle_check(c, name, &made);
+    print_message("scenario 4: PASS partition of %d ms (wal_sender_timeout %d s): walsender gone "
+                  "after %lld ms, the daemon noticed after %lld ms, streamed again %lld ms after "
+                  "the heal, oracle %zu changes once\n",
+                  2 * WST_S * 1000, WST_S, (long long) gone_ms, (long long) noticed_ms,
+                  (long long) heal_ms, made.n);
     it_changes_free(&made);
     it_proxy_stop(&px);
     PQfinish(c);
@@ -286,7 +298,7 @@ test_nats_acks_blackholed_are_resent_under_the_same_ids(void **state)
     long stored0, stored1;
     int http_port = it_free_port(), status;
     double resent, dups;
-    int64_t t0;
+    int64_t t0, hole_ms;
     char *body;
     PGconn *c;
     pid_t pid;
@@ -308,9 +320,10 @@ test_nats_acks_blackholed_are_resent_under_the_same_ids(void **state)
     sleep_ms(5000);
     stored1 = it_stream_msg_count(name);
     it_proxy_mode(&px, "pass");
+    hole_ms = it_now_ms() - t0;
     print_message("acks blackholed for %lld ms: the stream grew by %ld events meanwhile (their "
                   "acks lost)\n",
-                  (long long) (it_now_ms() - t0), stored1 - stored0);
+                  (long long) hole_ms, stored1 - stored0);
     print_proxy(&px, "after the blackhole");
     assert_true(stored1 > stored0); /* publishes did reach the server */
     assert_true(alive(pid));
@@ -332,6 +345,9 @@ test_nats_acks_blackholed_are_resent_under_the_same_ids(void **state)
     assert_true(dups > 0); /* the same id again: the stream dropped the copy */
     drain_and_stop(name, pid, made.n);
     it_oracle_check(c, name, &made);
+    print_message("scenario 6: PASS acks blackholed for %lld ms: %.0f publishes resent under "
+                  "their ids, %.0f answered duplicate, oracle %zu changes once\n",
+                  (long long) hole_ms, resent, dups, made.n);
     it_changes_free(&made);
     it_proxy_stop(&px);
     PQfinish(c);
@@ -355,7 +371,7 @@ test_nats_cut_for_ten_seconds_bounded_memory_then_drains(void **state)
     struct it_load *load;
     long rss0, rss_max = 0, rss;
     long stored0, stored1;
-    int64_t t0, heal;
+    int64_t t0, heal, drained_ms;
     size_t at_cut;
     PGconn *c;
     pid_t pid;
@@ -397,10 +413,16 @@ test_nats_cut_for_ten_seconds_bounded_memory_then_drains(void **state)
     sleep_ms(1000);
     it_load_stop(load, false, &made);
     drain_and_stop(name, pid, made.n);
+    drained_ms = it_now_ms() - heal;
     print_message("NATS back: drained %zu changes %lld ms after it returned\n", made.n,
-                  (long long) (it_now_ms() - heal));
+                  (long long) drained_ms);
     print_proxy(&px, "at the end");
     it_oracle_check(c, name, &made);
+    print_message("scenario 5: PASS NATS down %lld ms under load: VmRSS %ld KiB before, at most "
+                  "%ld KiB during it%s; drained %lld ms after its return, oracle %zu changes "
+                  "once\n",
+                  (long long) outage_ms, rss0, rss_max, UNDER_ASAN ? " (ASan: not checked)" : "",
+                  (long long) drained_ms, made.n);
     it_changes_free(&made);
     it_proxy_stop(&px);
     PQfinish(c);
@@ -485,6 +507,10 @@ test_sigterm_while_nats_is_down_exits_within_the_grace_period(void **state)
     pid = it_daemon_start(name, name, extra);
     drain_and_stop(name, pid, made.n);
     it_oracle_check(c, name, &made);
+    print_message("scenario 11: PASS SIGTERM with NATS down: exit %d after %lld ms (grace period "
+                  "3000 ms); slot confirmed " CDC_LSN_FMT ", last commit in the stream " CDC_LSN_FMT
+                  "; after a restart, oracle %zu changes once\n",
+                  code, (long long) took, CDC_LSN_ARGS(confirmed), CDC_LSN_ARGS(acked_max), made.n);
     it_changes_free(&made);
     it_proxy_stop(&px);
     PQfinish(c);
@@ -507,6 +533,8 @@ test_postgres_fast_and_immediate_restarts_under_load(void **state)
     struct it_changes made = {0};
     struct it_load *load;
     const char *modes[2] = {"fast", "immediate"};
+    int64_t back_ms[2];
+    int reconnects;
     PGconn *c;
     pid_t pid;
 
@@ -532,15 +560,21 @@ test_postgres_fast_and_immediate_restarts_under_load(void **state)
         c = it_pg_connect(name);
         it_wait_slot_active(c, name);
         PQfinish(c);
+        back_ms[i] = it_now_ms() - t0;
         print_message("the daemon streams again %lld ms after the restart began\n",
-                      (long long) (it_now_ms() - t0));
+                      (long long) back_ms[i]);
     }
     sleep_ms(1500);
-    print_message("the load reconnected %d times\n", it_load_reconnects(load));
+    reconnects = it_load_reconnects(load);
+    print_message("the load reconnected %d times\n", reconnects);
     it_load_stop(load, false, &made);
     drain_and_stop(name, pid, made.n);
     c = it_pg_connect(name);
     it_oracle_check(c, name, &made);
+    print_message("scenario 3: PASS PostgreSQL restarted under load: streaming again %lld ms "
+                  "after a fast restart began, %lld ms after an immediate (crash) one; the load "
+                  "reconnected %d times; oracle %zu changes once\n",
+                  (long long) back_ms[0], (long long) back_ms[1], reconnects, made.n);
     it_changes_free(&made);
     PQfinish(c);
 }
@@ -591,8 +625,211 @@ test_restart_inside_an_open_transaction(void **state)
             fail_msg("event %d is not accounts row %d: %s", 2 + i, i + 1, ms.v[2 + i].data);
     }
     assert_non_null(strstr(ms.v[1002].data, "\"after\":{\"id\":3,\"v\":3}"));
+    print_message("scenario 2: PASS kill -9 with a 1000-row transaction open and another "
+                  "committing in between: %d events after the restart, each once, in commit "
+                  "order\n",
+                  ms.n);
     it_msgs_free(&ms);
     PQfinish(open_tx);
+    PQfinish(c);
+}
+
+/* The position the checkpoint store at url holds (0 when it holds none); fails if unreadable. */
+static cdc_lsn
+store_lsn(const char *url)
+{
+    struct ckpt_store *s = NULL;
+    struct ckpt_record rec;
+    struct cdc_err err;
+    bool found = false;
+
+    memset(&rec, 0, sizeof(rec));
+    if (ckpt_open(&s, url, NULL, &err) != CDC_OK || ckpt_load(s, &rec, &found, &err) != CDC_OK)
+        fail_msg("could not read checkpoint %s: %s", url, err.msg);
+    ckpt_close(s);
+    return found ? rec.lsn : 0;
+}
+
+/* cdc_events_acked_total of source `name` from the daemon's /metrics on port. */
+static double
+acked_of(int port, const char *name)
+{
+    char series[128];
+    int status;
+    char *body = it_http_get(port, "/metrics", &status);
+    double v;
+
+    if (body == NULL || status != 200)
+        fail_msg("GET /metrics: status %d", status);
+    snprintf(series, sizeof(series), "cdc_events_acked_total{source=\"%s\"}", name);
+    v = metric(body, series);
+    free(body);
+    return v;
+}
+
+/* The number of "streaming from" lines in the daemon's log for name. */
+static int
+starts_of(const char *name)
+{
+    char *log = it_slurp(it_daemon_log(name));
+    int n = count_in(log, "streaming from ");
+
+    free(log);
+    return n;
+}
+
+/* The position of the n-th "streaming from X/Y" line (from 1) in the daemon's log for name, once
+ * there is one (up to 30 s). */
+static cdc_lsn
+nth_start(const char *name, int n)
+{
+    int64_t t0 = it_now_ms();
+    char *log, *p = NULL, lsn[32] = "";
+    cdc_lsn l = 0;
+
+    while (starts_of(name) < n && it_now_ms() - t0 < 30000)
+        sleep_ms(100);
+    log = it_slurp(it_daemon_log(name));
+    for (char *q = strstr(log, "streaming from "); q != NULL && n > 0;
+         q = strstr(q + 1, "streaming from "), n--)
+        p = q;
+    if (p != NULL)
+        sscanf(p + strlen("streaming from "), "%31[0-9A-Fa-f/]", lsn);
+    free(log);
+    if (!cdc_lsn_parse(lsn, &l))
+        fail_msg("no \"streaming from\" position in the log of %s", name);
+    return l;
+}
+
+/*
+ * Scenario 7: the checkpoint store (a Redis of the test's own, without
+ * persistence) stopped for 10 s (30 s with CDC_IT_LONG=1) under load.
+ * Streaming goes on: events are published and acked all through the outage.
+ * Nothing is confirmed to PostgreSQL past what the store held when it went
+ * away (the slot's confirmed_flush_lsn, sampled all along, never passes it).
+ * When the store returns (empty), the breaker's probe writes the current safe
+ * position and the slot follows. Then the daemon is killed (-9) and restarted
+ * once: it starts exactly from the checkpoint written after the outage, and
+ * the oracle finds every change once, in order per key.
+ */
+static void
+test_checkpoint_store_down_under_load_streams_on_and_confirms_nothing_past_it(void **state)
+{
+    const char *name = "it_fault_ckptdown";
+    const int64_t outage_ms = getenv("CDC_IT_LONG") != NULL ? 30000 : 10000;
+    char dir[512], url[128], x_ckpt[160], web[32], prom[48];
+    const char *extra[] = {"-X", x_ckpt, "-X", web, "-X", prom, NULL};
+    int http_port = it_free_port(), rport = it_free_port();
+    struct it_changes made = {0};
+    struct it_load *load;
+    cdc_lsn held, confirmed, confirmed0, confirmed_max = 0, wal_end, after, slot_after = 0, start;
+    double acked0, acked_mid = 0, acked1;
+    int64_t t0, back, t_ckpt = -1, t_slot = -1;
+    size_t at_cut, at_back;
+    pid_t redis, pid;
+    int starts;
+    PGconn *c;
+
+    (void) state;
+    c = fresh(name);
+    snprintf(dir, sizeof(dir), "%s/%s_redis", it_env("CDC_IT_TMP"), name);
+    redis = it_redis_start(dir, rport);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d?key=%s", rport, name);
+    snprintf(x_ckpt, sizeof(x_ckpt), "cdc.checkpoint_storage=%s", url);
+    snprintf(web, sizeof(web), "server.port=%d", http_port);
+    snprintf(prom, sizeof(prom), "monitoring.prometheus.port=%d", http_port);
+    pid = it_daemon_start(name, name, extra);
+    it_wait_slot_active(c, name);
+    load = it_load_start(name, 0, LOAD_PAUSE_US);
+    sleep_ms(1500);
+
+    /* the daemon held still while the store is read and stopped: what it holds is then the
+       last position the daemon can ever have been told is durable */
+    it_freeze(pid);
+    held = store_lsn(url);
+    it_pid_stop(redis);
+    kill(pid, SIGCONT);
+    assert_true(held != 0);
+    t0 = it_now_ms();
+    at_cut = it_load_count(load);
+    acked0 = acked_of(http_port, name);
+    confirmed0 = it_slot_confirmed(c, name);
+    while (it_now_ms() - t0 < outage_ms) {
+        sleep_ms(500);
+        confirmed = it_slot_confirmed(c, name);
+        if (confirmed > confirmed_max)
+            confirmed_max = confirmed;
+        if (confirmed > held)
+            fail_msg("the slot was confirmed at " CDC_LSN_FMT " %lld ms into the outage, past "
+                     "the " CDC_LSN_FMT " the store held",
+                     CDC_LSN_ARGS(confirmed), (long long) (it_now_ms() - t0), CDC_LSN_ARGS(held));
+        if (acked_mid == 0 && it_now_ms() - t0 >= outage_ms / 2)
+            acked_mid = acked_of(http_port, name);
+    }
+    acked1 = acked_of(http_port, name);
+    {
+        char *v = it_sql_value(c, "SELECT pg_current_wal_lsn()");
+
+        assert_true(v != NULL && cdc_lsn_parse(v, &wal_end));
+        free(v);
+    }
+    at_back = it_load_count(load);
+    print_message("checkpoint store down for %lld ms: the load made %zu changes, %.0f events "
+                  "acked (%.0f in the second half); the store held " CDC_LSN_FMT
+                  ", the slot was at " CDC_LSN_FMT " then at most " CDC_LSN_FMT " while the WAL "
+                  "reached " CDC_LSN_FMT "\n",
+                  (long long) (it_now_ms() - t0), at_back - at_cut, acked1 - acked0,
+                  acked1 - acked_mid, CDC_LSN_ARGS(held), CDC_LSN_ARGS(confirmed0),
+                  CDC_LSN_ARGS(confirmed_max), CDC_LSN_ARGS(wal_end));
+    assert_true(alive(pid));
+    /* streaming went on through the outage, to its end, not only until the breaker opened */
+    assert_true(acked_mid > acked0);
+    assert_true(acked1 > acked_mid);
+
+    /* the store returns, empty: the next probe writes the safe position, the slot follows */
+    redis = it_redis_start(dir, rport);
+    back = it_now_ms();
+    while (it_now_ms() - back < 30000 && (t_ckpt < 0 || t_slot < 0)) {
+        if (t_ckpt < 0 && (after = store_lsn(url)) > wal_end)
+            t_ckpt = it_now_ms() - back;
+        if (t_slot < 0 && (slot_after = it_slot_confirmed(c, name)) > wal_end)
+            t_slot = it_now_ms() - back;
+        sleep_ms(100);
+    }
+    if (t_ckpt < 0 || t_slot < 0)
+        fail_msg("30 s after the store returned: checkpoint " CDC_LSN_FMT ", slot " CDC_LSN_FMT
+                 ", not past the outage's " CDC_LSN_FMT,
+                 CDC_LSN_ARGS(store_lsn(url)), CDC_LSN_ARGS(slot_after), CDC_LSN_ARGS(wal_end));
+    print_message("store back: a checkpoint past the outage written after %lld ms, the slot "
+                  "confirmed past it after %lld ms\n",
+                  (long long) t_ckpt, (long long) t_slot);
+
+    /* kill -9, then one restart: it must start exactly where the store says */
+    sleep_ms(1000);
+    it_freeze(pid);
+    after = store_lsn(url);
+    kill(pid, SIGKILL);
+    assert_int_equal(it_daemon_wait(pid, 10000), -1);
+    starts = starts_of(name);
+    pid = it_daemon_start(name, name, extra);
+    it_wait_slot_active(c, name);
+    start = nth_start(name, starts + 1);
+    print_message("after kill -9 the restarted daemon streams from " CDC_LSN_FMT
+                  ", the checkpoint in the store " CDC_LSN_FMT "\n",
+                  CDC_LSN_ARGS(start), CDC_LSN_ARGS(after));
+    assert_true(start == after);
+    sleep_ms(1000);
+    it_load_stop(load, false, &made);
+    drain_and_stop(name, pid, made.n);
+    it_oracle_check(c, name, &made);
+    print_message("scenario 7: PASS store down %lld ms under load, %.0f events acked meanwhile, "
+                  "slot held at or below the stored " CDC_LSN_FMT
+                  ", checkpoint written %lld ms and slot confirmed %lld ms after the store "
+                  "returned, restart from it after kill -9, oracle %zu changes once\n",
+                  (long long) outage_ms, acked1 - acked0, CDC_LSN_ARGS(held), (long long) t_ckpt,
+                  (long long) t_slot, made.n);
+    it_changes_free(&made);
+    it_pid_stop(redis);
     PQfinish(c);
 }
 
@@ -689,6 +926,8 @@ main(void)
         cmocka_unit_test(test_nats_cut_for_ten_seconds_bounded_memory_then_drains),
         cmocka_unit_test(test_sigterm_while_nats_is_down_exits_within_the_grace_period),
         cmocka_unit_test(test_restart_inside_an_open_transaction),
+        cmocka_unit_test(
+            test_checkpoint_store_down_under_load_streams_on_and_confirms_nothing_past_it),
         cmocka_unit_test(test_postgres_fast_and_immediate_restarts_under_load),
         cmocka_unit_test_teardown(test_slot_held_by_lingering_walsender_after_kill9_is_waited_for,
                                   restore_wal_sender_timeout),

@@ -224,7 +224,7 @@ print_rss_parts(pid_t pid)
     while (fgets(line, sizeof(line), f) != NULL)
         if (strncmp(line, "RssAnon:", 8) == 0 || strncmp(line, "RssFile:", 8) == 0 ||
             strncmp(line, "Threads:", 8) == 0)
-            print_message("scenario 8: %s", line);
+            print_message("huge transaction: %s", line);
     fclose(f);
 }
 
@@ -625,7 +625,7 @@ test_scenario8_huge_transaction_in_bounded_memory(void **state)
             published = it_stream_msg_count(name) > 0;
         if (it_now_ms() - last_print >= 10000) {
             last_print = it_now_ms();
-            print_message("scenario 8: at %5.1f s: RSS %ld KiB, %ld events in the stream%s\n",
+            print_message("huge transaction: at %5.1f s: RSS %ld KiB, %ld events in the stream%s\n",
                           (double) (last_print - t0) / 1000, rss, it_stream_msg_count(name),
                           t_commit == 0 ? " (before COMMIT)" : "");
         }
@@ -652,16 +652,18 @@ test_scenario8_huge_transaction_in_bounded_memory(void **state)
     print_rss_parts(pid);
     sleep_ms(1000);
     got = it_stream_msg_count(name);
-    print_message("scenario 8: %ld rows in one transaction: INSERT..COMMIT %.1f s, last event "
-                  "%.1f s after COMMIT (%.0f events/s); %ld chunks streamed\n",
-                  rows, (double) (t_commit - t0) / 1000, (double) (t_done - t_commit) / 1000,
-                  (double) rows * 1000 / (double) (t_done - t_commit > 0 ? t_done - t_commit : 1),
-                  stream_count(c, name));
-    print_message("scenario 8: daemon RSS %ld KiB before, peak %ld KiB (%.1f MiB) of which %ld KiB "
-                  "before the first event was published (receiving and spilling), %ld KiB after; "
-                  "limit %d MiB%s\n",
-                  rss0, peak, (double) peak / 1024, peak_spill, it_rss_kb(pid), RSS_LIMIT_KB / 1024,
-                  UNDER_ASAN ? " (ASan build: not checked)" : "");
+    print_message(
+        "huge transaction: %ld rows in one transaction: INSERT..COMMIT %.1f s, last event "
+        "%.1f s after COMMIT (%.0f events/s); %ld chunks streamed\n",
+        rows, (double) (t_commit - t0) / 1000, (double) (t_done - t_commit) / 1000,
+        (double) rows * 1000 / (double) (t_done - t_commit > 0 ? t_done - t_commit : 1),
+        stream_count(c, name));
+    print_message(
+        "huge transaction: daemon RSS %ld KiB before, peak %ld KiB (%.1f MiB) of which %ld KiB "
+        "before the first event was published (receiving and spilling), %ld KiB after; "
+        "limit %d MiB%s\n",
+        rss0, peak, (double) peak / 1024, peak_spill, it_rss_kb(pid), RSS_LIMIT_KB / 1024,
+        UNDER_ASAN ? " (ASan build: not checked)" : "");
     assert_int_equal(got, rows);
     if (!UNDER_ASAN && peak_spill - rss0 > 16 * 1024)
         fail_msg("RSS grew by %ld KiB while the transaction was received and spilled",
@@ -669,6 +671,12 @@ test_scenario8_huge_transaction_in_bounded_memory(void **state)
     if (!UNDER_ASAN && peak > RSS_LIMIT_KB)
         fail_msg("peak RSS %ld KiB is over %d KiB", peak, RSS_LIMIT_KB);
     stop_daemon(pid);
+    print_message("scenario 8: PASS %ld rows in one transaction (pg_streaming %s): daemon VmRSS "
+                  "peak %.1f MiB (limit %d MiB%s), %.1f MiB before the first event was published; "
+                  "the stream holds %ld events, %.0f events/s after COMMIT\n",
+                  rows, mode, (double) peak / 1024, RSS_LIMIT_KB / 1024,
+                  UNDER_ASAN ? ", ASan build: not checked" : "", (double) peak_spill / 1024, got,
+                  (double) rows * 1000 / (double) (t_done - t_commit > 0 ? t_done - t_commit : 1));
     PQfinish(w);
     PQfinish(c);
 }

@@ -246,6 +246,7 @@ test_invalidated_slot_is_a_fatal_error_with_the_recovery_steps(void **state)
 {
     const char *idle[] = {"--exit-when-idle", "1000", NULL};
     char *log, *st = NULL;
+    int64_t t0, took;
     PGconn *c;
     pid_t pid;
 
@@ -274,12 +275,18 @@ test_invalidated_slot_is_a_fatal_error_with_the_recovery_steps(void **state)
     assert_string_equal(st, "lost");
     free(st);
 
+    t0 = it_now_ms();
     pid = it_daemon_start(LOST_NAME, LOST_NAME, idle);
     assert_int_equal(it_daemon_wait(pid, 30000), 1);
+    took = it_now_ms() - t0;
     log = it_slurp(it_daemon_log(LOST_NAME));
     assert_non_null(strstr(log, "was invalidated (wal_status lost)"));
     assert_non_null(strstr(log, "pg_drop_replication_slot('" LOST_NAME "')"));
     free(log);
+    print_message("scenario 10: PASS slot invalidated by max_slot_wal_keep_size: the daemon exits "
+                  "1 after %lld ms with \"was invalidated (wal_status lost)\" and the recovery "
+                  "steps\n",
+                  (long long) took);
     it_sql(c, "SELECT pg_drop_replication_slot('%s')", LOST_NAME);
     PQfinish(c);
 }

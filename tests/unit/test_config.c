@@ -260,6 +260,7 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.max_buffer_bytes",
                                        "cdc.tolerable_downtime",
                                        "cdc.heartbeat_interval",
+                                       "cdc.heartbeat_topic",
                                        "cdc.table_filters",
                                        "cdc.table_excludes",
                                        "cdc.operations",
@@ -1243,6 +1244,7 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  max_buffer_bytes: 67108864\n"
                              "  tolerable_downtime: 24h\n"
                              "  heartbeat_interval: 1m\n"
+                             "  heartbeat_topic: false\n"
                              "  table_filters: []\n"
                              "  table_excludes: []\n"
                              "  operations:\n"

@@ -1245,3 +1245,19 @@ jssink_flush(struct jssink *s, int64_t timeout_ms, struct cdc_err *err)
     }
     return CDC_OK;
 }
+
+cdc_rc
+jssink_publish_core(struct jssink *s, const char *subject, const void *data, size_t len,
+                    struct cdc_err *err)
+{
+    natsStatus st;
+
+    if (len > (size_t) INT32_MAX)
+        return cdc_err_set(err, CDC_ERR_PROTO, "message of %zu bytes for \"%s\" is too large", len,
+                           subject);
+    st = natsConnection_Publish(s->nc, subject, data, (int) len);
+    if (st != NATS_OK)
+        return cdc_err_set(err, CDC_ERR_RETRY, "could not publish on \"%s\": %s", subject,
+                           natsStatus_GetText(st));
+    return CDC_OK;
+}

@@ -271,4 +271,15 @@ cdc_rc jssink_scan(struct jssink *s, uint64_t from_seq, uint64_t to_seq, jssink_
 /* Does the subject pattern `pat` match every subject that `ours` matches? Exposed for tests. */
 bool jssink_subject_covers(const char *pat, const char *ours);
 
+/*
+ * A plain core NATS publish of data[0..len) on subject over the sink's
+ * connection: no Nats-Msg-Id, no ack awaited, not in the in-flight window or
+ * the resend order (for messages that carry no change and gate no position,
+ * such as heartbeats; a stream whose subjects cover `subject` still stores
+ * it). Borrowed arguments; owner thread. CDC_ERR_RETRY when libnats refuses
+ * it (no connection: nothing is buffered for a reconnect).
+ */
+cdc_rc jssink_publish_core(struct jssink *s, const char *subject, const void *data, size_t len,
+                           struct cdc_err *err) CDC_MUST_CHECK;
+
 #endif

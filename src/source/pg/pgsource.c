@@ -428,11 +428,11 @@ pgsource_health(struct source *s, struct src_health *out, struct cdc_err *err)
 }
 
 static cdc_rc
-pgsource_heartbeat(struct source *s, struct cdc_err *err)
+pgsource_heartbeat(struct source *s, cdc_lsn *lsn, struct cdc_err *err)
 {
     struct pgsource *ps = s->impl;
 
-    return pgsrc_heartbeat(ps->src, err);
+    return pgsrc_heartbeat(ps->src, lsn, err);
 }
 
 static void

@@ -1055,14 +1055,25 @@ pgsrc_sender_timeout(struct pgsrc *src)
 }
 
 cdc_rc
-pgsrc_heartbeat(struct pgsrc *src, struct cdc_err *err)
+pgsrc_heartbeat(struct pgsrc *src, cdc_lsn *lsn, struct cdc_err *err)
 {
+    PGresult *r = NULL;
+    cdc_lsn at = 0;
+    cdc_rc rc;
+
     if (src->sql == NULL)
         return cdc_err_set(err, CDC_ERR_RETRY, "no SQL connection for the heartbeat");
-    return pgsrc_exec(src, src->sql, "write a heartbeat",
-                      "SELECT pg_catalog.pg_logical_emit_message(true, 'cdc_handler.heartbeat', "
-                      "pg_catalog.now()::text)",
-                      0, NULL, PGRES_TUPLES_OK, NULL, NULL, err);
+    rc = pgsrc_exec(src, src->sql, "write a heartbeat",
+                    "SELECT pg_catalog.pg_logical_emit_message(true, 'cdc_handler.heartbeat', "
+                    "pg_catalog.now()::text)",
+                    0, NULL, PGRES_TUPLES_OK, &r, NULL, err);
+    /* the LSN is for the heartbeat topic only: an odd answer is not worth a failure */
+    if (rc == CDC_OK && PQntuples(r) == 1 && PQnfields(r) == 1 && !pgsrc_lsn_field(r, 0, &at))
+        at = 0;
+    PQclear(r);
+    if (rc == CDC_OK && lsn != NULL)
+        *lsn = at;
+    return rc;
 }
 
 cdc_rc

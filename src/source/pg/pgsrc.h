@@ -225,10 +225,11 @@ cdc_rc pgsrc_exec_script(const struct pgsrc_opts *opts, const char *what, const 
  * transactional pg_logical_emit_message(true, 'cdc_handler.heartbeat', now).
  * It is a transaction of this database, so the slot's position moves on an
  * idle or filtered database (a non-transactional message would not). Not
- * published: the decoder passes only setup-ddl's messages on as changes. CDC_ERR_FATAL when
+ * published: the decoder passes only setup-ddl's messages on as changes. On success *lsn
+ * (may be NULL) is the message's LSN, as the function returns it. CDC_ERR_FATAL when
  * we may not call it (permission), CDC_ERR_RETRY when the connection is lost.
  */
-cdc_rc pgsrc_heartbeat(struct pgsrc *src, struct cdc_err *err) CDC_MUST_CHECK;
+cdc_rc pgsrc_heartbeat(struct pgsrc *src, cdc_lsn *lsn, struct cdc_err *err) CDC_MUST_CHECK;
 
 /*
  * Send a standby status update: write = the highest WAL end received,
