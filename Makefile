@@ -1,5 +1,6 @@
 # Thin wrapper over CMake/CTest. `make` builds, `make test` runs every test,
-# `make demo` runs the live demo, `make bench` the benchmark.
+# `make demo` runs the live demo, `make bench` the benchmark (bench/all.sh: every part, one
+# summary table), `make bench-callgrind` only its instruction counts per row.
 # Each target first installs what is missing (scripts/deps.sh, apt-get as root).
 
 BUILD      ?= build
@@ -7,7 +8,7 @@ GENERATOR  := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Un
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-unit test-asan test-valgrind lint demo bench test-faults fuzz clean
+.PHONY: all deps build test test-unit test-asan test-valgrind lint demo bench bench-callgrind test-faults fuzz clean
 
 all: build
 
@@ -48,8 +49,10 @@ test-faults: build
 	CDC_IT_LONG=1 ctest --test-dir $(BUILD) -R 'it_faults|it_crashloop|it_pgstream' --output-on-failure
 
 bench: build
-	bash bench/run.sh $(BUILD)
-	bash bench/binlog.sh $(BUILD)
+	bash bench/all.sh $(BUILD)
+
+bench-callgrind: build
+	bash bench/callgrind.sh $(BUILD)
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -G "$(GENERATOR)" -DCDC_FUZZ=ON -DCDC_INTEGRATION=OFF
