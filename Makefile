@@ -1,5 +1,6 @@
 # Thin wrapper over CMake/CTest. `make` builds, `make test` runs every test,
-# `make demo` runs the live demo, `make bench` the benchmark.
+# `make demo` runs the live demo, `make bench` the benchmark (bench/all.sh: every part, one
+# summary table), `make bench-callgrind` only its instruction counts per row.
 # Each target first installs what is missing (scripts/deps.sh, apt-get as root).
 
 BUILD      ?= build
@@ -12,7 +13,7 @@ CMAKE_ARGS ?=
 SCENARIOS = echo "fault scenarios passed in $(1):"; \
   grep -h '^scenario [0-9]*: PASS' $(1)/Testing/Temporary/LastTest.log | sort -t ' ' -k2,2n || true
 
-.PHONY: all deps build test test-unit test-asan test-valgrind lint demo bench test-faults fuzz clean
+.PHONY: all deps build test test-unit test-asan test-valgrind lint demo bench bench-callgrind test-faults fuzz clean
 
 all: build
 
@@ -56,8 +57,10 @@ test-faults: build
 	@$(call SCENARIOS,$(BUILD))
 
 bench: build
-	bash bench/run.sh $(BUILD)
-	bash bench/binlog.sh $(BUILD)
+	bash bench/all.sh $(BUILD)
+
+bench-callgrind: build
+	bash bench/callgrind.sh $(BUILD)
 
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -G "$(GENERATOR)" -DCDC_FUZZ=ON -DCDC_INTEGRATION=OFF

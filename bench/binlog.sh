@@ -6,9 +6,12 @@
 #   2. cdc-handler end to end from the binlog position before the load to
 #      the last PubAck (--max-events), with its CPU time and peak RSS.
 # BENCH_ROWS rows (default 1M) in transactions of BENCH_PER_TXN (1000), the
-# same columns as the PostgreSQL benchmark. A benchmark: it asserts nothing.
+# same columns as the PostgreSQL benchmark. With a second argument RESULTS, it
+# appends "p5 ROWS read_rate cdc_rate us_per_row rss_mib bytes_per_event" to
+# that file (bench/all.sh's table). A benchmark: it asserts nothing.
 set -euo pipefail
 BUILD=${1:-build}
+RESULTS=${2:-}
 ROWS=${BENCH_ROWS:-1000000}
 PER_TXN=${BENCH_PER_TXN:-1000}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -92,3 +95,5 @@ printf 'ratio to the transport limit:     %.2f\n' "$(echo "$cdc_rate / $read_rat
 printf 'cdc-handler CPU:                  %s s user + %s s sys = %s us/row\n' "$cdc_user" "$cdc_sys" \
   "$(echo "($cdc_user + $cdc_sys) * 1000000 / $cdc_msgs" | bc -l | xargs printf '%.2f')"
 printf 'cdc-handler peak RSS:             %s MiB\n' "$((cdc_rss_kb / 1024))"
+[ -z "$RESULTS" ] || echo "p5 $ROWS $read_rate $cdc_rate $(echo "($cdc_user + $cdc_sys) * 1000000 / $cdc_msgs" |
+  bc -l | xargs printf '%.2f') $((cdc_rss_kb / 1024)) $((cdc_bytes / cdc_msgs))" >>"$RESULTS"

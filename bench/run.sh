@@ -9,9 +9,16 @@
 # During 2. it scrapes the daemon's /metrics every second, and bench/plot.sh
 # then draws acked/s, commit -> ack p50/p99, checkpoint lag and RSS over the run
 # into BENCH_PLOT (default docs/bench.png; gnuplot).
+# BENCH_ROW_SIZE=N loads a table (id bigint, v text) whose v holds N - 20
+# bytes instead of the 8-column rows (the row sizes of bench/all.sh); the
+# plot is skipped with BENCH_PLOT=none. With a second argument RESULTS, it
+# appends "p1 SIZE ROWS recv_rate pub_rate cdc_rate us_per_row rss_mib
+# bytes_per_event pub_us_per_msg" to that file (bench/all.sh's table).
 # A benchmark, not a test: it asserts nothing about speed.
 set -euo pipefail
 BUILD=${1:-build}
+RESULTS=${2:-}
+SIZE=${BENCH_ROW_SIZE:-}
 ROWS=${BENCH_ROWS:-1000000}
 PER_TXN=${BENCH_PER_TXN:-1000}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,19 +47,22 @@ nats_url=nats://127.0.0.1:$nats_port
 psql_b() { psql -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
 
 psql_b -d postgres -c "CREATE DATABASE bench"
-psql_b -d bench <<'SQL'
-CREATE TABLE rows (id bigint PRIMARY KEY, name text, email text, amount numeric(12,2), qty int,
-                   active bool, created_at timestamptz, note text);
+cols="name text, email text, amount numeric(12,2), qty int, active bool, created_at timestamptz, note text"
+[ -z "$SIZE" ] || cols="v text"
+psql_b -d bench <<SQL
+CREATE TABLE rows (id bigint PRIMARY KEY, $cols);
 CREATE PUBLICATION bench FOR TABLE rows;
 SELECT 'x' FROM pg_create_logical_replication_slot('recv', 'pgoutput');
 SELECT 'x' FROM pg_create_logical_replication_slot('cdc', 'pgoutput');
 SQL
 
-echo "bench: loading $ROWS rows in transactions of $PER_TXN ..."
-psql_b -d bench -c "DO \$\$ BEGIN FOR t IN 0..$((ROWS / PER_TXN - 1)) LOOP
-  INSERT INTO rows SELECT g, 'name ' || g, 'user' || g || '@example.com', (g % 100000) / 100.0, g % 17,
+echo "bench: loading $ROWS rows${SIZE:+ of ~$SIZE B} in transactions of $PER_TXN ..."
+vals="'name ' || g, 'user' || g || '@example.com', (g % 100000) / 100.0, g % 17,
          g % 2 = 0, '2024-01-02 03:04:05+00'::timestamptz + g * interval '1 second',
-         md5(g::text) || md5((g + 1)::text)
+         md5(g::text) || md5((g + 1)::text)"
+[ -z "$SIZE" ] || vals="left(repeat(md5(g::text), ($SIZE + 31) / 32), $SIZE - 20)"
+psql_b -d bench -c "DO \$\$ BEGIN FOR t IN 0..$((ROWS / PER_TXN - 1)) LOOP
+  INSERT INTO rows SELECT g, $vals
     FROM generate_series(t * $PER_TXN + 1, (t + 1) * $PER_TXN) g;
   COMMIT; END LOOP; END \$\$"
 end_lsn=$(psql_b -d bench -c "SELECT pg_current_wal_lsn()")
@@ -120,7 +130,7 @@ cpu_per_m=$(echo "($cdc_user + $cdc_sys) * 1000000 / $cdc_msgs" | bc -l | xargs 
 us_per_row=$(echo "($cdc_user + $cdc_sys) * 1000000 / $cdc_msgs" | bc -l | xargs printf '%.2f')
 
 echo
-echo "== cdc-handler benchmark: $ROWS rows ($PER_TXN per transaction), $(nproc) cores, $(date -u +%Y-%m-%d) =="
+echo "== cdc-handler benchmark: $ROWS rows${SIZE:+ of ~$SIZE B} ($PER_TXN per transaction), $(nproc) cores, $(date -u +%Y-%m-%d) =="
 printf '%-44s %12s %10s\n' "what" "rows/s" "seconds"
 printf '%-44s %12s %10.2f\n' "pg_recvlogical pgoutput -> /dev/null (limit)" "$recv_rate" "$recv_s"
 printf '%-44s %12s %10.2f\n' "jspub raw async publish, Msg-Id (limit)" "$pub_rate" "$pub_s"
@@ -135,9 +145,13 @@ printf 'raw publisher CPU (libnats alone): %s s user + %s s sys = %s us/message\
   "$(echo "($pub_user + $pub_sys) * 1000000 / $pub_n" | bc -l | xargs printf '%.2f')"
 printf 'cdc-handler peak RSS:             %s MiB\n' "$((cdc_rss_kb / 1024))"
 [ "$pub_failed" = 0 ] || echo "warning: $pub_failed raw publishes failed"
+[ -z "$RESULTS" ] || echo "p1 ${SIZE:-row} $ROWS $recv_rate $pub_rate $cdc_rate $us_per_row \
+$((cdc_rss_kb / 1024)) $avg $(echo "($pub_user + $pub_sys) * 1000000 / $pub_n" | bc -l | xargs printf '%.2f')" >>"$RESULTS"
 
 plot=${BENCH_PLOT:-$here/../docs/bench.png}
-if command -v gnuplot >/dev/null; then
+if [ "$plot" = none ]; then
+  :
+elif command -v gnuplot >/dev/null; then
   bash "$here/plot.sh" "$tmp/scrape" "$plot" \
     "cdc-handler bench: $ROWS rows ($PER_TXN per transaction), $(nproc) cores, $(date -u +%Y-%m-%d)" &&
     echo "plot (acked/s, commit->ack p50/p99, checkpoint lag, RSS over the run): $(readlink -f "$plot")" ||

@@ -27,14 +27,16 @@
 #endif
 
 const uint64_t metrics_hist_bounds_us[METRICS_HIST_NBOUNDS] = {
-    500,    1000,   2500,   5000,    10000,   25000,   50000,
-    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
+    100,    250,    500,    1000,    1500,    2000,    3000,     4000,
+    5000,   6000,   8000,   10000,   15000,   20000,   25000,    50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000,
 };
 
 /* The same bounds as Prometheus writes them in le="...". */
 static const char *const metrics_hist_le[METRICS_HIST_NBOUNDS + 1] = {
-    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
-    "0.25",   "0.5",   "1",      "2.5",   "5",    "10",    "+Inf",
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0015", "0.002", "0.003", "0.004", "0.005",
+    "0.006",  "0.008",   "0.01",   "0.015", "0.02",   "0.025", "0.05",  "0.1",   "0.25",
+    "0.5",    "1",       "2.5",    "5",     "10",     "30",    "+Inf",
 };
 
 static const char *const metrics_op_names[METRICS_OP_N] = {"insert", "update", "delete", "truncate",
@@ -109,11 +111,16 @@ void
 metrics_observe_us(struct metrics_hist *h, uint64_t us)
 {
     size_t i = 0;
+    uint64_t max = atomic_load_explicit(&h->max_us, memory_order_relaxed);
 
     while (i < METRICS_HIST_NBOUNDS && us > metrics_hist_bounds_us[i])
         i++;
     atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+    /* a failed exchange reloads max: retry only while us is still the larger */
+    while (us > max && !atomic_compare_exchange_weak_explicit(
+                           &h->max_us, &max, us, memory_order_relaxed, memory_order_relaxed))
+        ;
 }
 
 const char *
@@ -318,9 +325,18 @@ put_dep_gauges(struct cdc_buf *out, const char *name, const char *help, const ch
     }
 }
 
+/* Microseconds as seconds with exactly six decimals. */
 static void
-put_hist(struct cdc_buf *out, const char *name, const char *help, const char *source,
-         const struct metrics_hist *h)
+put_us_as_s(struct cdc_buf *out, uint64_t us)
+{
+    cdc_buf_printf(out, "%llu.%06llu\n", (unsigned long long) (us / 1000000),
+                   (unsigned long long) (us % 1000000));
+}
+
+/* The histogram `name`, then its maximum as the gauge `max_name`. */
+static void
+put_hist(struct cdc_buf *out, const char *name, const char *help, const char *max_name,
+         const char *max_help, const char *source, const struct metrics_hist *h)
 {
     char series[96];
     uint64_t cum = 0, sum = ld_u64(&h->sum_us);
@@ -336,12 +352,14 @@ put_hist(struct cdc_buf *out, const char *name, const char *help, const char *so
     }
     snprintf(series, sizeof series, "%s_sum", name);
     put_series(out, series, source, NULL, NULL);
-    cdc_buf_printf(out, "%llu.%06llu\n", (unsigned long long) (sum / 1000000),
-                   (unsigned long long) (sum % 1000000));
+    put_us_as_s(out, sum);
     snprintf(series, sizeof series, "%s_count", name);
     put_series(out, series, source, NULL, NULL);
     cdc_buf_put_u64(out, cum);
     cdc_buf_putc(out, '\n');
+    put_header(out, max_name, "gauge", max_help);
+    put_series(out, max_name, source, NULL, NULL);
+    put_us_as_s(out, ld_u64(&h->max_us));
 }
 
 /* cdc_events_total{source,table,operation}: one row per table seen, and "_other" past the cap. */
@@ -446,10 +464,14 @@ metrics_render_cdc(const struct cdc_metrics *m, const char *source, struct cdc_b
               "The slot's wal_status: 0 reserved, 1 extended, 2 unreserved, 3 lost, -1 unknown.",
               source, &m->slot_wal_status);
     put_hist(out, "cdc_event_latency_seconds",
-             "Time from the source commit to the JetStream acknowledgement.", source,
+             "Time from the source commit to the JetStream acknowledgement.",
+             "cdc_event_latency_max_seconds",
+             "The longest source commit to JetStream acknowledgement since the start.", source,
              &m->event_latency);
     put_hist(out, "cdc_publish_latency_seconds",
-             "Time from the publish call to the JetStream acknowledgement.", source,
+             "Time from the publish call to the JetStream acknowledgement.",
+             "cdc_publish_latency_max_seconds",
+             "The longest publish call to JetStream acknowledgement since the start.", source,
              &m->publish_latency);
     put_header(out, "cdc_build_info", "gauge", "Build information; the value is always 1.");
     put_series(out, "cdc_build_info", source, "version", CDC_VERSION);

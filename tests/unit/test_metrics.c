@@ -122,11 +122,20 @@ static const char expected_text[] =
     "# HELP cdc_event_latency_seconds Time from the source commit to the JetStream "
     "acknowledgement.\n"
     "# TYPE cdc_event_latency_seconds histogram\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.0001\"} 0\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.00025\"} 0\n"
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.0005\"} 2\n"
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.001\"} 2\n"
-    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.0025\"} 3\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.0015\"} 3\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.002\"} 3\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.003\"} 3\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.004\"} 3\n"
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.005\"} 3\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.006\"} 3\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.008\"} 3\n"
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.01\"} 3\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.015\"} 3\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.02\"} 3\n"
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.025\"} 3\n"
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.05\"} 3\n"
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"0.1\"} 3\n"
@@ -136,17 +145,31 @@ static const char expected_text[] =
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"2.5\"} 3\n"
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"5\"} 3\n"
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"10\"} 3\n"
+    "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"30\"} 3\n"
     "cdc_event_latency_seconds_bucket{source=\"orders\",le=\"+Inf\"} 4\n"
-    "cdc_event_latency_seconds_sum{source=\"orders\"} 12.002100\n"
+    "cdc_event_latency_seconds_sum{source=\"orders\"} 40.002100\n"
     "cdc_event_latency_seconds_count{source=\"orders\"} 4\n"
+    "# HELP cdc_event_latency_max_seconds The longest source commit to JetStream "
+    "acknowledgement since the start.\n"
+    "# TYPE cdc_event_latency_max_seconds gauge\n"
+    "cdc_event_latency_max_seconds{source=\"orders\"} 40.000000\n"
     "# HELP cdc_publish_latency_seconds Time from the publish call to the JetStream "
     "acknowledgement.\n"
     "# TYPE cdc_publish_latency_seconds histogram\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.0001\"} 0\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.00025\"} 0\n"
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.0005\"} 0\n"
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.001\"} 0\n"
-    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.0025\"} 0\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.0015\"} 0\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.002\"} 0\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.003\"} 0\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.004\"} 0\n"
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.005\"} 0\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.006\"} 0\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.008\"} 0\n"
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.01\"} 0\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.015\"} 0\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.02\"} 0\n"
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.025\"} 0\n"
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.05\"} 0\n"
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"0.1\"} 0\n"
@@ -156,9 +179,14 @@ static const char expected_text[] =
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"2.5\"} 0\n"
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"5\"} 0\n"
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"10\"} 0\n"
+    "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"30\"} 0\n"
     "cdc_publish_latency_seconds_bucket{source=\"orders\",le=\"+Inf\"} 0\n"
     "cdc_publish_latency_seconds_sum{source=\"orders\"} 0.000000\n"
     "cdc_publish_latency_seconds_count{source=\"orders\"} 0\n"
+    "# HELP cdc_publish_latency_max_seconds The longest publish call to JetStream "
+    "acknowledgement since the start.\n"
+    "# TYPE cdc_publish_latency_max_seconds gauge\n"
+    "cdc_publish_latency_max_seconds{source=\"orders\"} 0.000000\n"
     "# HELP cdc_build_info Build information; the value is always 1.\n"
     "# TYPE cdc_build_info gauge\n"
     "cdc_build_info{source=\"orders\","
@@ -204,14 +232,14 @@ fill_sample(struct cdc_metrics *m)
     metrics_set(&m->circuit_state[METRICS_DEP_CHECKPOINT], 2);
     metrics_set(&m->buffer_events, 10);
     metrics_gauge_add(&m->buffer_events, 2);
-    /* 400 us and 500 us (the bound itself: le is inclusive) in le=0.0005, 1.2 ms in le=0.0025,
-     * 12 s above every bound. Sum 12.002100 s. */
+    /* 400 us and 500 us (the bound itself: le is inclusive) in le=0.0005, 1.2 ms in le=0.0015,
+     * 40 s above every bound (30 s). Sum 40.002100 s, max 40 s. */
     metrics_observe_us(&m->event_latency, 400);
     metrics_add(&m->pii_redactions_total[METRICS_PII_CARD], 5);
     metrics_inc(&m->pii_redactions_total[METRICS_PII_SSN]);
     metrics_observe_us(&m->event_latency, 500);
     metrics_observe_us(&m->event_latency, 1200);
-    metrics_observe_us(&m->event_latency, 12000000);
+    metrics_observe_us(&m->event_latency, 40000000);
 }
 
 static void
@@ -347,9 +375,10 @@ bucket_value(const char *text, const char *le)
 static void
 test_metrics_histogram_buckets_are_cumulative(void **state)
 {
-    static const char *const les[] = {"0.0005", "0.001", "0.0025", "0.005", "0.01",
-                                      "0.025",  "0.05",  "0.1",    "0.25",  "0.5",
-                                      "1",      "2.5",   "5",      "10",    "+Inf"};
+    static const char *const les[] = {
+        "0.0001", "0.00025", "0.0005", "0.001", "0.0015", "0.002", "0.003", "0.004", "0.005",
+        "0.006",  "0.008",   "0.01",   "0.015", "0.02",   "0.025", "0.05",  "0.1",   "0.25",
+        "0.5",    "1",       "2.5",    "5",     "10",     "30",    "+Inf"};
     struct cdc_metrics m;
     struct cdc_buf b = CDC_BUF_INIT;
     uint64_t prev = 0;
@@ -368,7 +397,7 @@ test_metrics_histogram_buckets_are_cumulative(void **state)
         assert_true(v >= prev);
         prev = v;
     }
-    assert_non_null(strstr(b.data, "cdc_publish_latency_seconds_count{source=\"s\"} 15\n"));
+    assert_non_null(strstr(b.data, "cdc_publish_latency_seconds_count{source=\"s\"} 25\n"));
     cdc_buf_free(&b);
 }
 
@@ -410,6 +439,64 @@ test_metrics_concurrent_updates_sum_exactly(void **state)
      * microseconds. */
     assert_int_equal(atomic_load(&m.event_latency.sum_us),
                      (uint64_t) NTHREADS * (66667 * 1000 + 66666 * 2000));
+}
+
+/* The max gauge keeps the largest observation, whatever the order, and renders it in seconds. */
+static void
+test_metrics_max_is_the_largest_observation(void **state)
+{
+    struct cdc_metrics m;
+    struct cdc_buf b = CDC_BUF_INIT;
+
+    (void) state;
+    metrics_init(&m);
+    metrics_observe_us(&m.event_latency, 3000);
+    metrics_observe_us(&m.event_latency, 9250);
+    metrics_observe_us(&m.event_latency, 2000);
+    metrics_observe_us(&m.event_latency, 0);
+    assert_int_equal(atomic_load(&m.event_latency.max_us), 9250);
+    assert_int_equal(atomic_load(&m.publish_latency.max_us), 0);
+    metrics_render_cdc(&m, "s", &b);
+    assert_non_null(strstr(b.data, "\ncdc_event_latency_max_seconds{source=\"s\"} 0.009250\n"));
+    assert_non_null(strstr(b.data, "\ncdc_publish_latency_max_seconds{source=\"s\"} 0.000000\n"));
+    cdc_buf_free(&b);
+}
+
+struct max_arg {
+    struct cdc_metrics *m;
+    int tid;
+};
+
+static void *
+hammer_max(void *arg)
+{
+    struct max_arg *a = arg;
+
+    /* thread tid observes tid, NTHREADS + tid, 2 * NTHREADS + tid, ... */
+    for (int i = 0; i < NITER; i++)
+        metrics_observe_us(&a->m->publish_latency, (uint64_t) i * NTHREADS + (uint64_t) a->tid);
+    return NULL;
+}
+
+static void
+test_metrics_concurrent_max(void **state)
+{
+    struct cdc_metrics m;
+    pthread_t t[NTHREADS];
+    struct max_arg a[NTHREADS];
+
+    (void) state;
+    metrics_init(&m);
+    for (int i = 0; i < NTHREADS; i++) {
+        a[i].m = &m;
+        a[i].tid = i;
+        assert_int_equal(pthread_create(&t[i], NULL, hammer_max, &a[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    /* the last value of the last thread */
+    assert_int_equal(atomic_load(&m.publish_latency.max_us),
+                     (uint64_t) (NITER - 1) * NTHREADS + NTHREADS - 1);
 }
 
 static void
@@ -517,6 +604,8 @@ main(void)
         cmocka_unit_test(test_metrics_table_label_is_capped),
         cmocka_unit_test(test_metrics_histogram_buckets_are_cumulative),
         cmocka_unit_test(test_metrics_concurrent_updates_sum_exactly),
+        cmocka_unit_test(test_metrics_max_is_the_largest_observation),
+        cmocka_unit_test(test_metrics_concurrent_max),
         cmocka_unit_test(test_metrics_dep_reason_round_trip),
         cmocka_unit_test(test_metrics_process_metrics_plausible),
         cmocka_unit_test(test_metrics_promtool_accepts_exposition),
