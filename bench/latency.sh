@@ -132,7 +132,7 @@ start_daemon() {
   "$BIN" -X rds.ssl_mode=disable -X nats.urls="$nats_url" -X server.port="$http_port" \
     -X monitoring.prometheus.port="$http_port" -X cdc.slot_name=lat -X cdc.publication=lat \
     -X nats.stream=LAT -X nats.subject_prefix=lat -X cdc.checkpoint_storage="file://$tmp/ckpt.json" \
-    -X cdc.checkpoint_interval=1s "${batch[@]}" -X monitoring.logging.level=info >/dev/null 2>"$log" &
+    -X cdc.checkpoint_interval="${BENCH_CKPT_INTERVAL:-1s}" "${batch[@]}" -X monitoring.logging.level=info >/dev/null 2>"$log" &
   cdc_pid=$!
   for ((i = 0; i < 3000; i++)); do
     ts=$(grep -m1 '"streaming from' "$log" 2>/dev/null | sed -n 's/^{"ts":"\([^"]*\)".*/\1/p') || true

@@ -564,6 +564,36 @@ it_pg_restart(const char *mode)
     it_nvars = -1; /* read again */
 }
 
+/*
+ * Servers a test started itself (it_nats_start, it_redis_start) and has not
+ * stopped yet: stopped when the test program exits, also after a failed
+ * assertion skipped the test's own it_pid_stop().
+ */
+static pid_t it_own[32];
+
+static void
+it_own_stop_all(void)
+{
+    for (size_t i = 0; i < sizeof(it_own) / sizeof(it_own[0]); i++)
+        if (it_own[i] > 0)
+            it_pid_stop(it_own[i]);
+}
+
+static pid_t
+it_own_add(pid_t pid)
+{
+    static bool registered;
+
+    if (!registered)
+        registered = atexit(it_own_stop_all) == 0;
+    for (size_t i = 0; i < sizeof(it_own) / sizeof(it_own[0]); i++)
+        if (it_own[i] == 0) {
+            it_own[i] = pid;
+            break;
+        }
+    return pid;
+}
+
 pid_t
 it_nats_start(const char *dir, int port)
 {
@@ -575,7 +605,7 @@ it_nats_start(const char *dir, int port)
     pid = (pid_t) atoi(out);
     free(out);
     assert_true(pid > 0);
-    return pid;
+    return it_own_add(pid);
 }
 
 pid_t
@@ -589,13 +619,17 @@ it_redis_start(const char *dir, int port)
     pid = (pid_t) atoi(out);
     free(out);
     assert_true(pid > 0);
-    return pid;
+    return it_own_add(pid);
 }
 
 void
 it_pid_stop(pid_t pid)
 {
     char st;
+
+    for (size_t i = 0; i < sizeof(it_own) / sizeof(it_own[0]); i++)
+        if (it_own[i] == pid)
+            it_own[i] = 0;
 
     kill(pid, SIGTERM);
     for (int i = 0; i < 1000; i++) {

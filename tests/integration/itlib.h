@@ -97,13 +97,13 @@ int64_t it_now_ms(void);
  * 127.0.0.1:port with scripts/pgctl.sh's cdc_start_nats; returns its pid once
  * it accepts connections. Stop it with it_pid_stop().
  */
-pid_t it_nats_start(const char *dir, int port);
+pid_t it_nats_start(const char *dir, int port); /* stopped at exit if still running */
 /*
  * Start a redis-server of the test's own (no persistence, log in dir) on
  * 127.0.0.1:port with scripts/pgctl.sh's cdc_start_redis; returns its pid once
  * it answers PING. Stop it with it_pid_stop().
  */
-pid_t it_redis_start(const char *dir, int port);
+pid_t it_redis_start(const char *dir, int port); /* stopped at exit if still running */
 /* SIGTERM pid and wait (up to 10 s) until it is gone, then SIGKILL. For processes not our children.
  */
 void it_pid_stop(pid_t pid);
