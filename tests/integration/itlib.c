@@ -194,6 +194,45 @@ it_stream_name(const char *name)
     return it_paths[1];
 }
 
+/*
+ * Processes a test started itself (it_daemon_start, it_nats_start,
+ * it_redis_start) and has not stopped or reaped yet: stopped when the test
+ * program exits, also after a failed assertion skipped the test's own
+ * it_pid_stop() or it_daemon_wait().
+ */
+static pid_t it_own[32];
+
+static void
+it_own_stop_all(void)
+{
+    for (size_t i = 0; i < sizeof(it_own) / sizeof(it_own[0]); i++)
+        if (it_own[i] > 0)
+            it_pid_stop(it_own[i]);
+}
+
+static pid_t
+it_own_add(pid_t pid)
+{
+    static bool registered;
+
+    if (!registered)
+        registered = atexit(it_own_stop_all) == 0;
+    for (size_t i = 0; i < sizeof(it_own) / sizeof(it_own[0]); i++)
+        if (it_own[i] == 0) {
+            it_own[i] = pid;
+            break;
+        }
+    return pid;
+}
+
+static void
+it_own_forget(pid_t pid)
+{
+    for (size_t i = 0; i < sizeof(it_own) / sizeof(it_own[0]); i++)
+        if (it_own[i] == pid)
+            it_own[i] = 0;
+}
+
 pid_t
 it_my_daemon_start(const char *db, const char *name, const char *const *extra)
 {
@@ -260,6 +299,7 @@ it_daemon_start(const char *db, const char *name, const char *const *extra)
         execv(argv[0], (char *const *) argv);
         _exit(127);
     }
+    it_own_add(pid);
     return pid;
 }
 
@@ -272,11 +312,14 @@ it_daemon_wait(pid_t pid, int timeout_ms)
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
 
-        if (r == pid)
+        if (r == pid) {
+            it_own_forget(pid);
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
         if (it_now_ms() >= deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
+            it_own_forget(pid);
             return -1;
         }
         usleep(20000);
@@ -564,36 +607,6 @@ it_pg_restart(const char *mode)
     it_nvars = -1; /* read again */
 }
 
-/*
- * Servers a test started itself (it_nats_start, it_redis_start) and has not
- * stopped yet: stopped when the test program exits, also after a failed
- * assertion skipped the test's own it_pid_stop().
- */
-static pid_t it_own[32];
-
-static void
-it_own_stop_all(void)
-{
-    for (size_t i = 0; i < sizeof(it_own) / sizeof(it_own[0]); i++)
-        if (it_own[i] > 0)
-            it_pid_stop(it_own[i]);
-}
-
-static pid_t
-it_own_add(pid_t pid)
-{
-    static bool registered;
-
-    if (!registered)
-        registered = atexit(it_own_stop_all) == 0;
-    for (size_t i = 0; i < sizeof(it_own) / sizeof(it_own[0]); i++)
-        if (it_own[i] == 0) {
-            it_own[i] = pid;
-            break;
-        }
-    return pid;
-}
-
 pid_t
 it_nats_start(const char *dir, int port)
 {
@@ -627,9 +640,7 @@ it_pid_stop(pid_t pid)
 {
     char st;
 
-    for (size_t i = 0; i < sizeof(it_own) / sizeof(it_own[0]); i++)
-        if (it_own[i] == pid)
-            it_own[i] = 0;
+    it_own_forget(pid);
 
     kill(pid, SIGTERM);
     for (int i = 0; i < 1000; i++) {
