@@ -31,6 +31,7 @@
 # seconds per phase for the "row" size), BENCH_SIZES ("100 400 1600"),
 # BENCH_SIZE_LAT_S (10: seconds per phase for the other sizes),
 # BENCH_LAT_PER_TXN (see 2.), BENCH_LAT_CLIENTS (4 pgbench connections),
+# BENCH_CKPT_INTERVAL (the daemon's cdc.checkpoint_interval, default 1s),
 # BENCH_LAT_KEEP (a directory: keep there each phase's two scrapes (scrape.N), its
 # daemon log (cdc.N.log) and a scrape every second during the phase (series.N:
 # `bench/plot.sh --table series.N` gives acked/s and p50/p99 per second)).
