@@ -249,21 +249,36 @@ breakers_wait_ms(void)
     return wait;
 }
 
+/* The longest wait between two looks at a source that lost our changes. */
+#define LOST_RECHECK_MAX_MS (5 * 60 * 1000)
+
 /*
  * The supervisor: run the pipeline; on a transient failure log it once, back
  * off (full jitter, 1-2-4-8 s) and run again; on a permanent one stop. While
  * a dependency's circuit breaker is open (cdc.circuit_breaker), the next run
  * waits for its cool-down instead, and is the breaker's probe.
+ *
+ * A source that lost changes we need (CDC_ERR_LOST: an invalidated slot,
+ * purged binlogs) is neither: only an operator can decide (the message says
+ * how). Exiting would have a supervisor restart us into the same error in a
+ * loop, so the daemon stays up instead, not ready (/ready names the error),
+ * and looks again after 1, 2, 4 ... up to 5 minutes (at least half of each:
+ * never in a tight loop), until it streams again or is stopped (exit 1).
+ * A run with a stop condition (--exit-when-idle, --stop-at-lsn, --max-events)
+ * is a tool's, and exits 1 at once instead.
  */
 static int
 supervise(struct pipeline_opts *po)
 {
-    struct backoff bo;
+    const bool tool = po->exit_when_idle_ms > 0 || po->stop_at_lsn != 0 || po->max_events > 0;
+    struct backoff bo, lost_bo;
     struct pipeline_result res;
     struct cdc_err err;
 
     backoff_init(&bo, po->cfg->cdc.retry_backoff_base_ms, po->cfg->cdc.retry_backoff_max_ms,
                  (uint64_t) time(NULL) ^ (uint64_t) getpid());
+    backoff_init(&lost_bo, po->cfg->cdc.retry_backoff_base_ms, LOST_RECHECK_MAX_MS,
+                 (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 16));
     for (;;) {
         cdc_rc rc;
 
@@ -275,10 +290,24 @@ supervise(struct pipeline_opts *po)
             log_error(MOD, "%s", err.msg);
             return rc == CDC_ERR_TIMEOUT ? EXIT_FAIL : EXIT_OK;
         }
+        if (rc == CDC_ERR_LOST && !tool) {
+            int64_t ceiling = backoff_ceiling_ms(&lost_bo);
+            int64_t delay = ceiling / 2 + backoff_next_ms(&lost_bo) / 2;
+
+            log_error(MOD,
+                      "%s; only an operator can resolve this: not ready, looking again in %" PRId64
+                      " ms (attempt %u)",
+                      err.msg, delay, lost_bo.attempt);
+            sleep_ms(delay);
+            if (stop_flag)
+                return EXIT_FAIL;
+            continue;
+        }
         if (!is_transient(rc)) {
             log_error(MOD, "%s", err.msg);
             return rc == CDC_ERR_CONFIG ? EXIT_CONFIG : EXIT_FAIL;
         }
+        backoff_reset(&lost_bo);
         if (res.streamed)
             backoff_reset(&bo);
         for (int d = 0; d < METRICS_DEP_N; d++)

@@ -71,6 +71,8 @@ cdc_rc_name(cdc_rc rc)
         return "retry";
     case CDC_ERR_FATAL:
         return "fatal";
+    case CDC_ERR_LOST:
+        return "lost";
     }
     return "unknown";
 }

@@ -19,7 +19,9 @@ typedef enum cdc_rc {
     CDC_ERR_TIMEOUT, /* a deadline passed */
     CDC_ERR_CLOSED,  /* the peer closed the connection or stream */
     CDC_ERR_RETRY,   /* transient: back off and retry, or reconnect */
-    CDC_ERR_FATAL    /* permanent: retrying cannot help (refusal, lost slot, ...) */
+    CDC_ERR_FATAL,   /* permanent: retrying cannot help (a refusal, ...) */
+    CDC_ERR_LOST     /* the source no longer holds changes we need (a lost slot, purged binlogs):
+                        only an operator can decide what next */
 } cdc_rc;
 
 #define CDC_ERR_MSG_MAX 512

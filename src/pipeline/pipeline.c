@@ -750,6 +750,9 @@ update_gauges(struct pipeline *p)
 
 #define HEALTH_INTERVAL_MS 10000
 
+static cdc_rc dep_failed(struct pipeline *p, enum metrics_dep d, enum metrics_errtype t, cdc_rc rc,
+                         const struct cdc_err *err);
+
 /* Every HEALTH_INTERVAL_MS: the source's view of our position (PostgreSQL: the slot). */
 static cdc_rc
 poll_health(struct pipeline *p, struct cdc_err *err)
@@ -764,9 +767,9 @@ poll_health(struct pipeline *p, struct cdc_err *err)
     rc = src_health(p->src, &h, &herr);
     metrics_set(&p->m->slot_lag_bytes, h.retained_bytes);
     metrics_set(&p->m->slot_wal_status, h.wal_status);
-    if (rc == CDC_ERR_FATAL) {
+    if (rc == CDC_ERR_FATAL || rc == CDC_ERR_LOST) {
         *err = herr;
-        return rc;
+        return dep_failed(p, METRICS_DEP_SOURCE, METRICS_ERR_SOURCE, rc, err);
     }
     if (rc != CDC_OK)
         log_debug(MOD, "could not read the slot's state: %s", herr.msg);

@@ -245,8 +245,11 @@ static void
 test_invalidated_slot_is_a_fatal_error_with_the_recovery_steps(void **state)
 {
     const char *idle[] = {"--exit-when-idle", "1000", NULL};
-    char *log, *st = NULL;
-    int64_t t0, took;
+    char x_http[48];
+    const char *daemon[] = {"-X", x_http, NULL};
+    char *log, *st = NULL, *body;
+    int64_t t0, took, looks;
+    int http = it_free_port(), status;
     PGconn *c;
     pid_t pid;
 
@@ -275,6 +278,7 @@ test_invalidated_slot_is_a_fatal_error_with_the_recovery_steps(void **state)
     assert_string_equal(st, "lost");
     free(st);
 
+    /* as a tool (a stop condition given): exit 1 at once, with the recovery steps */
     t0 = it_now_ms();
     pid = it_daemon_start(LOST_NAME, LOST_NAME, idle);
     assert_int_equal(it_daemon_wait(pid, 30000), 1);
@@ -283,10 +287,37 @@ test_invalidated_slot_is_a_fatal_error_with_the_recovery_steps(void **state)
     assert_non_null(strstr(log, "was invalidated (wal_status lost)"));
     assert_non_null(strstr(log, "pg_drop_replication_slot('" LOST_NAME "')"));
     free(log);
-    print_message("scenario 10: PASS slot invalidated by max_slot_wal_keep_size: the daemon exits "
-                  "1 after %lld ms with \"was invalidated (wal_status lost)\" and the recovery "
-                  "steps\n",
-                  (long long) took);
+
+    /* as a daemon: no crash loop under a supervisor. It stays up, not ready, naming the error,
+       and looks again after a backoff (at least half of 1 s, then of 2 s, ...) */
+    unlink(it_daemon_log(LOST_NAME));
+    snprintf(x_http, sizeof(x_http), "server.port=%d", http);
+    t0 = it_now_ms();
+    pid = it_daemon_start(LOST_NAME, LOST_NAME, daemon);
+    it_wait_log(LOST_NAME, "not ready, looking again in", 30000);
+    body = it_http_get(http, "/ready", &status);
+    assert_int_equal(status, 503);
+    assert_non_null(body);
+    assert_non_null(strstr(body, "was invalidated (wal_status lost)"));
+    free(body);
+    body = it_http_get(http, "/health", &status);
+    assert_int_equal(status, 200);
+    free(body);
+    it_wait_log(LOST_NAME, "(attempt 3)", 30000);
+    looks = it_now_ms() - t0;
+    log = it_slurp(it_daemon_log(LOST_NAME));
+    /* three looks took at least 0.5 + 1 s of waiting; the daemon never streamed */
+    assert_true(looks >= 1500);
+    assert_null(strstr(log, "streaming from"));
+    assert_non_null(strstr(log, "pg_drop_replication_slot('" LOST_NAME "')"));
+    free(log);
+    kill(pid, SIGTERM);
+    assert_int_equal(it_daemon_wait(pid, 10000), 1);
+    print_message("scenario 10: PASS slot invalidated by max_slot_wal_keep_size: \"was invalidated "
+                  "(wal_status lost)\" with the recovery steps; as a tool exit 1 after %lld ms; as "
+                  "a daemon up and not ready (/ready 503 naming it), looking again with backoff "
+                  "(3 looks in %lld ms), exit 1 on SIGTERM\n",
+                  (long long) took, (long long) looks);
     it_sql(c, "SELECT pg_drop_replication_slot('%s')", LOST_NAME);
     PQfinish(c);
 }

@@ -1089,7 +1089,7 @@ mysrc_dump_error(struct mysrc *src, struct cdc_err *err)
                          "rds.server_id",
                          src->server_id, m);
     else if (e == ER_MASTER_FATAL_ERROR_READING_BINLOG)
-        rc = cdc_err_set(err, CDC_ERR_FATAL,
+        rc = cdc_err_set(err, CDC_ERR_LOST,
                          "the server cannot send the binlog from %s (read up to %s): %s (error "
                          "1236). If the binlogs were purged, the changes in between are lost: "
                          "keep binlogs longer (RDS: CALL mysql.rds_set_configuration('binlog "

@@ -880,7 +880,7 @@ pgsrc_check_slot_row(struct pgsrc *src, const PGresult *r, struct pgsrc_slot_inf
     }
     if (out->wal_status == 3)
         return cdc_err_set(
-            err, CDC_ERR_FATAL,
+            err, CDC_ERR_LOST,
             "replication slot \"%s\" was invalidated (wal_status lost): the WAL it "
             "needs was removed (max_slot_wal_keep_size); the changes since are gone "
             "from this source. To recover: drop the slot (SELECT "
