@@ -102,6 +102,8 @@ const struct cfg_key cfg_keys[CFG_NKEYS] = {
     K_DUR("cdc.tolerable_downtime", cdc.tolerable_downtime_ms, NULL, 0),
     K_DUR("cdc.heartbeat_interval", cdc.heartbeat_interval_ms, NULL, 0),
     K_BOOL("cdc.heartbeat_topic", cdc.heartbeat_topic),
+    K_SIZE("cdc.slot_lag_warn_bytes", cdc.slot_lag_warn_bytes, NULL),
+    K_SIZE("cdc.slot_lag_error_bytes", cdc.slot_lag_error_bytes, NULL),
     K_LIST("cdc.table_filters", cdc.table_filters, NULL),
     K_LIST("cdc.table_excludes", cdc.table_excludes, NULL),
     K_LIST("cdc.operations", cdc.operations, NULL),
@@ -343,6 +345,8 @@ cfg_init(struct cdc_config *cfg)
     cfg->monitoring.log_format = CFG_LOG_JSON;
     cfg->monitoring.memory_limit_bytes = 0;
     cfg->cdc.max_buffer_bytes = 64 * 1024 * 1024;
+    cfg->cdc.slot_lag_warn_bytes = INT64_C(1) << 30;
+    cfg->cdc.slot_lag_error_bytes = INT64_C(8) << 30;
     cfg->cdc.retry_backoff_base_ms = 1000; /* the design's 1, 2, 4, 8 s */
     cfg->cdc.retry_backoff_max_ms = 8000;
     cfg->cdc.breaker_threshold = 5;

@@ -54,7 +54,7 @@ struct cfg_origin {
 };
 
 /* The number of keys in the table (cfg_keys[] in config.c); origin[] is indexed like it. */
-#define CFG_NKEYS 70
+#define CFG_NKEYS 72
 
 struct cdc_config {
     char *path; /* the file loaded, NULL if none */
@@ -163,6 +163,11 @@ struct cdc_config {
         int64_t retry_backoff_base_ms; /* cdc.retry_backoff_base, default 1s: the first ceiling of
                                           the full-jitter backoff between runs */
         int64_t retry_backoff_max_ms;  /* cdc.retry_backoff_max, default 8s: its largest ceiling */
+        int64_t slot_lag_warn_bytes;   /* cdc.slot_lag_warn_bytes, default 1 GiB, 0: off: a warning
+                                          when the slot retains more WAL, or has less room left
+                                          before max_slot_wal_keep_size invalidates it */
+        int64_t slot_lag_error_bytes;  /* cdc.slot_lag_error_bytes, default 8 GiB, 0: off: the same
+                                          as an error */
         int64_t max_buffer_bytes;      /* cdc.max_buffer_bytes, default 64 MiB, 0: none: event bytes
                                           published and not yet acked before reading pauses */
         char *spill_dir;               /* cdc.spill_dir, default "": $TMPDIR, else /tmp */

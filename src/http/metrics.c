@@ -68,6 +68,7 @@ metrics_init(struct cdc_metrics *m)
     memset(m, 0, sizeof *m);
     atomic_store_explicit(&m->heartbeat_ms, cdc_now_ms(), memory_order_relaxed);
     atomic_store_explicit(&m->slot_wal_status, -1, memory_order_relaxed);
+    atomic_store_explicit(&m->slot_safe_wal_bytes, -1, memory_order_relaxed);
     atomic_store_explicit(&m->binlog_lag_ms, -1, memory_order_relaxed);
 }
 
@@ -463,6 +464,10 @@ metrics_render_cdc(const struct cdc_metrics *m, const char *source, struct cdc_b
     put_gauge(out, "cdc_replication_slot_wal_status",
               "The slot's wal_status: 0 reserved, 1 extended, 2 unreserved, 3 lost, -1 unknown.",
               source, &m->slot_wal_status);
+    put_gauge(out, "cdc_replication_slot_safe_wal_bytes",
+              "WAL that can still be written before max_slot_wal_keep_size invalidates the slot "
+              "(-1: no such limit).",
+              source, &m->slot_safe_wal_bytes);
     put_hist(out, "cdc_event_latency_seconds",
              "Time from the source commit to the JetStream acknowledgement.",
              "cdc_event_latency_max_seconds",

@@ -117,6 +117,8 @@ struct cdc_metrics {
     _Atomic int64_t slot_lag_bytes;               /* PostgreSQL: WAL the slot retains (bytes) */
     _Atomic int64_t slot_wal_status;              /* PostgreSQL: 0 reserved, 1 extended,
                                                      2 unreserved, 3 lost; -1 unknown */
+    _Atomic int64_t slot_safe_wal_bytes;          /* PostgreSQL: WAL before the slot is lost
+                                                     (max_slot_wal_keep_size); -1: no limit */
     struct metrics_hist event_latency;            /* source commit -> PubAck */
     struct metrics_hist publish_latency;          /* publish call -> PubAck */
     struct metrics_reason reason[METRICS_DEP_N];  /* why a dependency is down (for /ready) */

@@ -753,6 +753,43 @@ update_gauges(struct pipeline *p)
 static cdc_rc dep_failed(struct pipeline *p, enum metrics_dep d, enum metrics_errtype t, cdc_rc rc,
                          const struct cdc_err *err);
 
+/*
+ * The WAL budget (cdc.slot_lag_warn_bytes, cdc.slot_lag_error_bytes): a
+ * warning, or an error, when the slot retains more WAL than the threshold,
+ * or when less than it is left before max_slot_wal_keep_size invalidates the
+ * slot. Said on every health poll while it lasts (the log rate-limits).
+ */
+static void
+check_wal_budget(struct pipeline *p, const struct src_health *h)
+{
+    const int64_t warn = p->cfg->cdc.slot_lag_warn_bytes, error = p->cfg->cdc.slot_lag_error_bytes;
+    const char *slot = p->cfg->cdc.slot_name;
+
+    if (error > 0 && h->retained_bytes > error)
+        log_error(
+            MOD,
+            "replication slot \"%s\" retains %lld bytes of WAL, over "
+            "cdc.slot_lag_error_bytes (%lld): the primary keeps it on disk until we confirm it",
+            slot, (long long) h->retained_bytes, (long long) error);
+    else if (warn > 0 && h->retained_bytes > warn)
+        log_warn(MOD,
+                 "replication slot \"%s\" retains %lld bytes of WAL, over "
+                 "cdc.slot_lag_warn_bytes (%lld)",
+                 slot, (long long) h->retained_bytes, (long long) warn);
+    if (h->safe_wal_bytes < 0)
+        return;
+    if (error > 0 && h->safe_wal_bytes < error)
+        log_error(MOD,
+                  "replication slot \"%s\" is invalidated after %lld more bytes of WAL "
+                  "(max_slot_wal_keep_size), under cdc.slot_lag_error_bytes (%lld)",
+                  slot, (long long) h->safe_wal_bytes, (long long) error);
+    else if (warn > 0 && h->safe_wal_bytes < warn)
+        log_warn(MOD,
+                 "replication slot \"%s\" is invalidated after %lld more bytes of WAL "
+                 "(max_slot_wal_keep_size), under cdc.slot_lag_warn_bytes (%lld)",
+                 slot, (long long) h->safe_wal_bytes, (long long) warn);
+}
+
 /* Every HEALTH_INTERVAL_MS: the source's view of our position (PostgreSQL: the slot). */
 static cdc_rc
 poll_health(struct pipeline *p, struct cdc_err *err)
@@ -767,13 +804,16 @@ poll_health(struct pipeline *p, struct cdc_err *err)
     rc = src_health(p->src, &h, &herr);
     metrics_set(&p->m->slot_lag_bytes, h.retained_bytes);
     metrics_set(&p->m->slot_wal_status, h.wal_status);
+    metrics_set(&p->m->slot_safe_wal_bytes, h.safe_wal_bytes);
     if (rc == CDC_ERR_FATAL || rc == CDC_ERR_LOST) {
         *err = herr;
         return dep_failed(p, METRICS_DEP_SOURCE, METRICS_ERR_SOURCE, rc, err);
     }
     if (rc != CDC_OK)
         log_debug(MOD, "could not read the slot's state: %s", herr.msg);
-    else if (h.wal_status == 2)
+    else
+        check_wal_budget(p, &h);
+    if (rc == CDC_OK && h.wal_status == 2)
         log_warn(MOD,
                  "replication slot \"%s\" is unreserved: PostgreSQL will remove the WAL it "
                  "needs at the next checkpoint unless we catch up (%lld bytes retained)",

@@ -88,6 +88,7 @@ src_health(struct source *s, struct src_health *out, struct cdc_err *err)
 {
     out->retained_bytes = -1;
     out->wal_status = -1;
+    out->safe_wal_bytes = -1;
     return s->ops->health != NULL ? s->ops->health(s, out, err) : CDC_OK;
 }
 

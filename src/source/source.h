@@ -109,6 +109,8 @@ int64_t src_lag_ms(struct source *s, int64_t now_us);
 struct src_health {
     int64_t retained_bytes; /* log the server keeps for us (PostgreSQL: slot) */
     int wal_status;         /* PostgreSQL slot: 0 reserved, 1 extended, 2 unreserved, 3 lost */
+    int64_t safe_wal_bytes; /* PostgreSQL slot: WAL that can still be written before it is lost
+                               (max_slot_wal_keep_size); -1: no such limit, or unknown */
 };
 
 /*

@@ -198,12 +198,87 @@ test_heartbeat_topic_announces_each_heartbeat_only_when_on(void **state)
     PQfinish(c);
 }
 
+#define THR "it_wal_thr"
+
+/* The daemon on THR with these thresholds; the first health poll comes at once: needle in the
+   log at level `level`, then the value of cdc_replication_slot_safe_wal_bytes. */
+static double
+run_thresholds(const char *warn, const char *error, const char *needle, const char *level)
+{
+    char x_http[48], x_prom[64], line[256], *log, *body, *p;
+    const char *extra[] = {"-X", warn, "-X", error, "-X", x_http, "-X", x_prom, NULL};
+    int http = it_free_port(), status;
+    double safe;
+    pid_t pid;
+
+    snprintf(x_http, sizeof(x_http), "server.port=%d", http);
+    snprintf(x_prom, sizeof(x_prom), "monitoring.prometheus.port=%d", http);
+    unlink(it_daemon_log(THR));
+    pid = it_daemon_start(THR, THR, extra);
+    it_wait_log(THR, needle, 30000);
+    log = it_slurp(it_daemon_log(THR));
+    p = strstr(log, needle);
+    while (p > log && p[-1] != '\n')
+        p--;
+    snprintf(line, sizeof(line), "\"level\":\"%s\"", level);
+    assert_true(strncmp(strstr(p, "\"level\""), line, strlen(line)) == 0);
+    free(log);
+    body = it_http_get(http, "/metrics", &status);
+    assert_int_equal(status, 200);
+    p = strstr(body, "\ncdc_replication_slot_safe_wal_bytes{source=");
+    assert_non_null(p);
+    safe = strtod(strchr(p, '}') + 1, NULL);
+    free(body);
+    kill(pid, SIGTERM);
+    assert_int_equal(it_daemon_wait(pid, 30000), 0);
+    return safe;
+}
+
+/*
+ * The WAL budget's thresholds: retained WAL over cdc.slot_lag_warn_bytes is a
+ * warning (and over cdc.slot_lag_error_bytes an error); with
+ * max_slot_wal_keep_size set, less room than a threshold before the slot is
+ * invalidated is one too, and cdc_replication_slot_safe_wal_bytes shows it.
+ */
+static void
+test_wal_budget_thresholds_warn_and_error(void **state)
+{
+    PGconn *c;
+    double safe;
+
+    (void) state;
+    c = it_fresh_db(THR);
+    it_sql(c, "CREATE TABLE t (id int PRIMARY KEY)");
+    it_sql(c, "INSERT INTO t VALUES (1)");
+    /* no max_slot_wal_keep_size: any retained WAL is over a 1-byte warning threshold */
+    safe = run_thresholds("cdc.slot_lag_warn_bytes=1", "cdc.slot_lag_error_bytes=0",
+                          "of WAL, over cdc.slot_lag_warn_bytes (1)", "warn");
+    assert_int_equal(safe, -1);
+    safe = run_thresholds("cdc.slot_lag_warn_bytes=0", "cdc.slot_lag_error_bytes=1",
+                          "of WAL, over cdc.slot_lag_error_bytes (1)", "error");
+    assert_int_equal(safe, -1);
+
+    /* a 64 MB keep size: the room left is under 1 GiB, an error at that threshold */
+    it_sql(c, "ALTER SYSTEM SET max_slot_wal_keep_size = '64MB'");
+    it_sql(c, "SELECT pg_reload_conf()");
+    safe = run_thresholds("cdc.slot_lag_warn_bytes=0", "cdc.slot_lag_error_bytes=1GiB",
+                          "(max_slot_wal_keep_size), under cdc.slot_lag_error_bytes (1073741824)",
+                          "error");
+    it_sql(c, "ALTER SYSTEM RESET max_slot_wal_keep_size");
+    it_sql(c, "SELECT pg_reload_conf()");
+    print_message("safe_wal_size with a 64 MB max_slot_wal_keep_size: %.0f bytes\n", safe);
+    /* PostgreSQL counts it to the end of the segment that would go: a little over the 64 MB */
+    assert_true(safe > 0 && safe < 1024.0 * 1024 * 1024);
+    PQfinish(c);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idle_database_slot_keeps_up_with_heartbeats),
         cmocka_unit_test(test_heartbeat_topic_announces_each_heartbeat_only_when_on),
+        cmocka_unit_test(test_wal_budget_thresholds_warn_and_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -195,6 +195,8 @@ test_cfg_init_sets_documented_defaults(void **state)
     assert_int_equal(c.cdc.batch_size, 1000);
     assert_int_equal(c.cdc.batch_timeout_ms, 5000);
     assert_int_equal(c.cdc.max_buffer_bytes, 64 * 1024 * 1024);
+    assert_int_equal(c.cdc.slot_lag_warn_bytes, INT64_C(1) << 30);
+    assert_int_equal(c.cdc.slot_lag_error_bytes, INT64_C(8) << 30);
     assert_int_equal(c.cdc.table_filters.n, 0);
     assert_int_equal(c.cdc.table_excludes.n, 0);
     {
@@ -261,6 +263,8 @@ test_cfg_key_table_names_every_documented_key(void **state)
                                        "cdc.tolerable_downtime",
                                        "cdc.heartbeat_interval",
                                        "cdc.heartbeat_topic",
+                                       "cdc.slot_lag_warn_bytes",
+                                       "cdc.slot_lag_error_bytes",
                                        "cdc.table_filters",
                                        "cdc.table_excludes",
                                        "cdc.operations",
@@ -1245,6 +1249,8 @@ test_cfg_dump_prints_every_key_and_empty_secrets_unmasked(void **state)
                              "  tolerable_downtime: 24h\n"
                              "  heartbeat_interval: 1m\n"
                              "  heartbeat_topic: false\n"
+                             "  slot_lag_warn_bytes: 1073741824\n"
+                             "  slot_lag_error_bytes: 8589934592\n"
                              "  table_filters: []\n"
                              "  table_excludes: []\n"
                              "  operations:\n"

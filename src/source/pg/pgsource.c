@@ -424,6 +424,7 @@ pgsource_health(struct source *s, struct src_health *out, struct cdc_err *err)
     rc = pgsrc_slot_info(ps->src, &slot, err);
     out->retained_bytes = slot.retained_bytes;
     out->wal_status = slot.wal_status;
+    out->safe_wal_bytes = slot.safe_wal_bytes;
     return rc;
 }
 

@@ -877,6 +877,7 @@ pgsrc_check_slot_row(struct pgsrc *src, const PGresult *r, struct pgsrc_slot_inf
             if (strcmp(PQgetvalue(r, 0, 7), st[i]) == 0)
                 out->wal_status = i;
         out->retained_bytes = PQgetisnull(r, 0, 8) ? -1 : strtoll(PQgetvalue(r, 0, 8), NULL, 10);
+        out->safe_wal_bytes = PQgetisnull(r, 0, 9) ? -1 : strtoll(PQgetvalue(r, 0, 9), NULL, 10);
     }
     if (out->wal_status == 3)
         return cdc_err_set(
@@ -911,7 +912,8 @@ pgsrc_query_slot(struct pgsrc *src, struct pgsrc_slot_info *out, bool *exists, s
     rc = pgsrc_exec(src, src->sql, "look up the replication slot",
                     "SELECT plugin, slot_type, database = current_database(), active, active_pid, "
                     "confirmed_flush_lsn, restart_lsn, wal_status, "
-                    "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn) "
+                    "pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn), "
+                    "safe_wal_size "
                     "FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
                     1, params, PGRES_TUPLES_OK, &r, NULL, err);
     if (rc != CDC_OK)

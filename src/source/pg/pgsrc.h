@@ -104,6 +104,8 @@ struct pgsrc_slot_info {
     cdc_lsn restart_lsn;      /* the oldest WAL the slot retains */
     int wal_status;           /* 0 reserved, 1 extended, 2 unreserved, 3 lost, -1 unknown */
     int64_t retained_bytes;   /* pg_current_wal_lsn() - restart_lsn, -1 unknown */
+    int64_t safe_wal_bytes;   /* WAL that can still be written before the slot is lost
+                                 (max_slot_wal_keep_size), -1: no such limit, or unknown */
     bool active;              /* some walsender is streaming from the slot */
     int active_pid;           /* its pid, 0 when not active */
 };
