@@ -51,6 +51,8 @@ BIN=$(readlink -f "$BUILD/cdc-handler")
 JSPUB=$(readlink -f "$BUILD/bench/jspub")
 # shellcheck source=scripts/pgctl.sh
 source "$here/../scripts/pgctl.sh"
+# shellcheck source=bench/servers.sh
+source "$here/servers.sh"
 PGBIN=${CDC_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 
 tmp=$(mktemp -d /tmp/cdc-bench-lat.XXXXXX)
@@ -65,13 +67,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pg_port=$(cdc_free_port)
-nats_port=$(cdc_free_port "$pg_port")
-http_port=$(cdc_free_port "$pg_port" "$nats_port")
-pg_pid=$(cdc_start_pg "$tmp/pg" "$pg_port")
-nats_pid=$(cdc_start_nats "$tmp/nats" "$nats_port")
-nats_url=nats://127.0.0.1:$nats_port
-psql_b() { psql -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres -v ON_ERROR_STOP=1 "$@"; }
+bench_pg_nats "$tmp"
 
 tables="rows"
 for s in $SIZES; do tables="$tables, s$s"; done
