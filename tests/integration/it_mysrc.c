@@ -438,7 +438,7 @@ test_mysrc_resume_from_file_pos_and_from_gtid(void **state)
 }
 
 static void
-test_mysrc_purged_binlog_is_fatal_and_names_the_position(void **state)
+test_mysrc_purged_binlog_is_lost_and_names_the_position(void **state)
 {
     struct mysrc_pos p0, p1;
     struct mysrc_event ev;
@@ -475,7 +475,7 @@ test_mysrc_purged_binlog_is_fatal_and_names_the_position(void **state)
 
     assert_int_equal(mysrc_start_file(s, p0.file, p0.pos, &err), CDC_OK);
     rc = read_until_error(s, &err);
-    assert_int_equal(rc, CDC_ERR_FATAL);
+    assert_int_equal(rc, CDC_ERR_LOST);
     snprintf(want, sizeof(want), "%s:%llu", p0.file, (unsigned long long) p0.pos);
     assert_non_null(strstr(err.msg, want));
     assert_non_null(strstr(err.msg, "1236"));
@@ -486,7 +486,7 @@ test_mysrc_purged_binlog_is_fatal_and_names_the_position(void **state)
     /* the GTID variant: the position is older than every binlog left */
     assert_int_equal(mysrc_start_gtid(s, gtid0, &err), CDC_OK);
     rc = read_until_error(s, &err);
-    assert_int_equal(rc, CDC_ERR_FATAL);
+    assert_int_equal(rc, CDC_ERR_LOST);
     assert_non_null(strstr(err.msg, gtid0));
     assert_non_null(strstr(err.msg, "1236"));
     free(gtid0);
@@ -715,7 +715,7 @@ main(void)
         cmocka_unit_test(test_mysrc_killed_connection_is_retryable),
         cmocka_unit_test(test_mysrc_preflight_flags_settings_grants_and_retention),
         cmocka_unit_test(test_mysrc_reads_a_bulk_insert_quickly),
-        cmocka_unit_test(test_mysrc_purged_binlog_is_fatal_and_names_the_position),
+        cmocka_unit_test(test_mysrc_purged_binlog_is_lost_and_names_the_position),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
