@@ -340,21 +340,6 @@ test_malformed_filter_is_a_config_error_with_exit_status_2(void **state)
 #define MYDB2 "it_filters_my2"
 
 static void
-wait_streaming(const char *name)
-{
-    for (int i = 0; i < 300; i++) {
-        char *log = it_slurp(it_daemon_log(name));
-        bool ok = strstr(log, "streaming from") != NULL;
-
-        free(log);
-        if (ok)
-            return;
-        usleep(100000);
-    }
-    fail_msg("the daemon never started streaming; log:\n%s", it_slurp(it_daemon_log(name)));
-}
-
-static void
 test_mariadb_globs_excludes_and_operations(void **state)
 {
     const char *extra[] = {"-X",
@@ -386,7 +371,7 @@ test_mariadb_globs_excludes_and_operations(void **state)
     {
         pid_t pid = it_my_daemon_start(MYDB, MYDB, extra);
 
-        wait_streaming(MYDB);
+        it_wait_log(MYDB, "streaming from", 30000);
         it_my(c, "INSERT INTO " MYDB ".a VALUES (1, 1)");
         it_my(c, "INSERT INTO " MYDB ".secret VALUES (1, 1)");
         it_my(c, "INSERT INTO " MYDB2 ".audit_log VALUES (1, 1)");

@@ -390,21 +390,6 @@ test_pk_hash_routing_keeps_each_key_in_one_partition_in_order(void **state)
 #define MYNAME "it_formats_my"
 
 static void
-wait_streaming(const char *name)
-{
-    for (int i = 0; i < 300; i++) {
-        char *log = it_slurp(it_daemon_log(name));
-        bool ok = strstr(log, "streaming from") != NULL;
-
-        free(log);
-        if (ok)
-            return;
-        usleep(100000);
-    }
-    fail_msg("the daemon never started streaming; log:\n%s", it_slurp(it_daemon_log(name)));
-}
-
-static void
 test_mariadb_debezium_format_headers_labels_and_partitions(void **state)
 {
     const char *extra[] = {"-X",
@@ -435,7 +420,7 @@ test_mariadb_debezium_format_headers_labels_and_partitions(void **state)
     it_my(c, "CREATE TABLE customers (id INT PRIMARY KEY, first_name VARCHAR(40), "
              "email VARCHAR(80))");
     pid = it_my_daemon_start(MYNAME, MYNAME, extra);
-    wait_streaming(MYNAME);
+    it_wait_log(MYNAME, "streaming from", 30000);
     it_my(c, "INSERT INTO customers VALUES (1004, 'Anne', 'annek@noanswer.org')");
     it_my(c, "UPDATE customers SET first_name = 'Anne Marie' WHERE id = 1004");
     it_my(c, "DELETE FROM customers WHERE id = 1004");

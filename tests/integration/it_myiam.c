@@ -70,41 +70,9 @@ static char my_pid[32];
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-/* Run a bash script with pgctl.sh and myctl.sh sourced; its trimmed stdout into out (if any).
- * Returns the exit status. */
-static int
-sh_rc(char *out, size_t n, const char *fmt, ...)
-{
-    char cmd[9000], script[7000];
-    va_list ap;
-    FILE *p;
-    size_t len;
-
-    va_start(ap, fmt);
-    vsnprintf(script, sizeof(script), fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof(cmd),
-             "bash -c 'set -e; source \"%s/pgctl.sh\"; source \"%s/myctl.sh\"; %s'", scripts,
-             scripts, script);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    if (out != NULL) {
-        len = fread(out, 1, n - 1, p);
-        out[len] = '\0';
-        while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
-            out[--len] = '\0';
-    } else {
-        char sink[512];
-
-        while (fread(sink, 1, sizeof(sink), p) > 0)
-            ;
-    }
-    return pclose(p);
-}
-
 #define sh(out, n, ...)                                                                            \
     do {                                                                                           \
-        if (sh_rc(out, n, __VA_ARGS__) != 0)                                                       \
+        if (it_sh(out, n, __VA_ARGS__) != 0)                                                       \
             fail_msg("script failed at line %d", __LINE__);                                        \
     } while (0)
 
@@ -222,7 +190,7 @@ cleanup(void)
         unlink(pam_path);
     pam_path[0] = '\0';
     if (my_pid[0] != '\0')
-        (void) sh_rc(NULL, 0, "cdc_stop_mariadb %s", my_pid);
+        (void) it_sh(NULL, 0, "cdc_stop_mariadb %s", my_pid);
     my_pid[0] = '\0';
 }
 
@@ -366,16 +334,16 @@ test_myiam_checker_accepts_the_published_vector(void **state)
                   "prod-instance.us-east-1.rds.amazonaws.com:3306",
                   "date -u -d 2016-11-07T17:40:00Z +%s", vdir);
     assert_int_equal(
-        sh_rc(NULL, 0, "printf \"%%s\\0\" \"%s\" | PAM_USER=someusername bash %s", tok, path), 0);
+        it_sh(NULL, 0, "printf \"%%s\\0\" \"%s\" | PAM_USER=someusername bash %s", tok, path), 0);
     /* one hex digit of the signature changed; then another user; then an expiry of 3600 */
-    assert_int_not_equal(sh_rc(NULL, 0,
+    assert_int_not_equal(it_sh(NULL, 0,
                                "t=\"%s\"; printf \"%%s\\0\" \"${t/d1138c/d1138d}\" | "
                                "PAM_USER=someusername bash %s",
                                tok, path),
                          0);
     assert_int_not_equal(
-        sh_rc(NULL, 0, "printf \"%%s\\0\" \"%s\" | PAM_USER=other bash %s", tok, path), 0);
-    assert_int_not_equal(sh_rc(NULL, 0,
+        it_sh(NULL, 0, "printf \"%%s\\0\" \"%s\" | PAM_USER=other bash %s", tok, path), 0);
+    assert_int_not_equal(it_sh(NULL, 0,
                                "t=\"%s\"; printf \"%%s\\0\" \"${t/Expires=900/Expires=3600}\" | "
                                "PAM_USER=someusername bash %s",
                                tok, path),

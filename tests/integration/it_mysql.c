@@ -46,13 +46,6 @@ my_fresh_db(const char *db)
     return c;
 }
 
-/* Wait until the daemon logs that it streams (the dump started), up to 30 s. */
-static void
-wait_streaming(const char *name)
-{
-    it_wait_log(name, "streaming from", 30000);
-}
-
 #define TYPES "it_my_types"
 
 static void
@@ -75,7 +68,7 @@ test_every_type_end_to_end(void **state)
              "tx TEXT, en ENUM('new','paid','shipped'), st SET('a','b','c'), bt BIT(10), "
              "js JSON, g POINT, u UUID, i6 INET6, nl INT, zd DATE)");
     pid = it_my_daemon_start(TYPES, TYPES, idle);
-    wait_streaming(TYPES);
+    it_wait_log(TYPES, "streaming from", 30000);
     it_my(c, "SET time_zone = '+00:00', sql_mode = ''");
     it_my(c, "INSERT INTO t VALUES (1, -128, 255, -32768, 8388607, 18446744073709551615, 1.5, "
              "0.1, -1234.5678, 0.05, '2024-01-02', '-838:59:59.000000', '100:00:00', "
@@ -144,7 +137,7 @@ test_transaction_then_ddl_in_order(void **state)
     unlink(it_daemon_log(OPS));
     it_my(c, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))");
     pid = it_my_daemon_start(OPS, OPS, idle);
-    wait_streaming(OPS);
+    it_wait_log(OPS, "streaming from", 30000);
     it_my(c, "BEGIN");
     it_my(c, "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')");
     it_my(c, "UPDATE t SET v = 'B' WHERE id = 2");
@@ -250,7 +243,7 @@ test_kill9_and_rotation_lose_and_double_nothing(void **state)
     unlink(it_daemon_log(CRASH));
     it_my(c, "CREATE TABLE k (id INT PRIMARY KEY, t INT)");
     pid = it_my_daemon_start(CRASH, CRASH, NULL);
-    wait_streaming(CRASH);
+    it_wait_log(CRASH, "streaming from", 30000);
     load(c, 0, CRASH_TXNS / 3);
     usleep(500000); /* some checkpoints */
     kill(pid, SIGKILL);
@@ -310,7 +303,7 @@ test_purged_binlog_is_a_fatal_error_naming_the_position(void **state)
     unlink(it_daemon_log(PURGE));
     it_my(c, "CREATE TABLE p (id INT PRIMARY KEY)");
     pid = it_my_daemon_start(PURGE, PURGE, idle);
-    wait_streaming(PURGE);
+    it_wait_log(PURGE, "streaming from", 30000);
     it_my(c, "INSERT INTO p VALUES (1)");
     assert_int_equal(it_daemon_wait(pid, 60000), 0);
 

@@ -70,33 +70,12 @@ static char nkey_seed_file[700], other_seed_file[700], creds_file[700], other_cr
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-/* Run a bash script with pgctl.sh sourced; its stdout (trimmed) into out. Fails the test on error.
- */
-static void
-sh(char *out, size_t n, const char *fmt, ...)
-{
-    char cmd[9000], script[7000];
-    va_list ap;
-    FILE *p;
-    size_t len = 0;
-
-    va_start(ap, fmt);
-    vsnprintf(script, sizeof(script), fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof(cmd),
-             "bash -c 'set -e; source \"%s/pgctl.sh\"; source \"%s/myctl.sh\"; %s'", scripts,
-             scripts, script);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    if (out != NULL) {
-        len = fread(out, 1, n - 1, p);
-        out[len] = '\0';
-        while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
-            out[--len] = '\0';
-    }
-    if (pclose(p) != 0)
-        fail_msg("script failed: %s", script);
-}
+/* it_sh(), failing the test when the script fails. */
+#define sh(out, n, ...)                                                                            \
+    do {                                                                                           \
+        if (it_sh(out, n, __VA_ARGS__) != 0)                                                       \
+            fail_msg("script failed at line %d", __LINE__);                                        \
+    } while (0)
 
 static void
 write_file(const char *path, const char *s)

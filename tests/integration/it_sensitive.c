@@ -182,22 +182,6 @@ eng_start(struct eng *e, const char *key_id)
     return it_daemon_start(e->name, e->name, argv);
 }
 
-/* Wait until the daemon logs that it streams, up to 30 s. */
-static void
-wait_streaming(const char *name)
-{
-    for (int i = 0; i < 300; i++) {
-        char *log = it_slurp(it_daemon_log(name));
-        bool ok = strstr(log, "streaming from") != NULL;
-
-        free(log);
-        if (ok)
-            return;
-        usleep(100000);
-    }
-    fail_msg("the daemon never started streaming; log:\n%s", it_slurp(it_daemon_log(name)));
-}
-
 /* The value of `series` (a whole series name with labels) in a /metrics body, -1 if absent. */
 static long
 metric(const char *body, const char *series)
@@ -293,7 +277,7 @@ run_actions(struct eng *e, const char *json, const char *blob, const char *pic_t
     setenv("SENSITIVE_HASH_KEY", KEY1, 1);
     pid = eng_start(e, "k1");
     unsetenv("SENSITIVE_HASH_KEY");
-    wait_streaming(e->name);
+    it_wait_log(e->name, "streaming from", 30000);
     eng_sql(e, e->pg != NULL
                    ? "INSERT INTO users VALUES (1, 'Zoë Adams', 'PW-Secret-1', "
                      "'zoe@secret.example', '123-45-6789', '4111 1111 1111 1111', 8675309, "
@@ -310,7 +294,7 @@ run_actions(struct eng *e, const char *json, const char *blob, const char *pic_t
     setenv("SENSITIVE_HASH_KEY_FILE", e->keyfile, 1);
     pid = eng_start(e, "k2");
     unsetenv("SENSITIVE_HASH_KEY_FILE");
-    wait_streaming(e->name);
+    it_wait_log(e->name, "streaming from", 30000);
     eng_sql(e, "INSERT INTO users (id, email, age, card, note) VALUES (2, 'zoe@secret.example', "
                "8675309, '4111111111111111', NULL)");
     stop_daemon(e, pid, 4);

@@ -579,6 +579,37 @@ it_script_output(const char *script, const char *func, const char *a1, const cha
     return out;
 }
 
+int
+it_sh(char *out, size_t n, const char *fmt, ...)
+{
+    char cmd[9000], script[7000];
+    va_list ap;
+    FILE *p;
+    size_t len;
+
+    va_start(ap, fmt);
+    vsnprintf(script, sizeof(script), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd),
+             "bash -c 'set -e; source \"$0/../../scripts/pgctl.sh\"; "
+             "source \"$0/../../scripts/myctl.sh\"; %s' '%s'",
+             script, it_env("CDC_TEST_DATA"));
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    if (out != NULL) {
+        len = fread(out, 1, n - 1, p);
+        out[len] = '\0';
+        while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+            out[--len] = '\0';
+    } else {
+        char sink[512];
+
+        while (fread(sink, 1, sizeof(sink), p) > 0)
+            ;
+    }
+    return pclose(p);
+}
+
 void
 it_pg_restart(const char *mode)
 {

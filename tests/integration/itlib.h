@@ -97,6 +97,10 @@ int64_t it_now_ms(void);
  * 127.0.0.1:port with scripts/pgctl.sh's cdc_start_nats; returns its pid once
  * it accepts connections. Stop it with it_pid_stop().
  */
+/* Run a bash script (printf-style fmt) with scripts/pgctl.sh and scripts/myctl.sh sourced and
+ * `set -e`; its stdout, trailing blanks trimmed, into out[0..n) (out may be NULL). Returns the
+ * exit status (as pclose() gives it). */
+int it_sh(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 pid_t it_nats_start(const char *dir, int port); /* stopped at exit if still running */
 /*
  * Start a redis-server of the test's own (no persistence, log in dir) on
